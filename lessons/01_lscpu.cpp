@@ -1,0 +1,111 @@
+// Lesson 01 — how many workers can run at once on this machine?
+//
+// Mirrors notebook cell In[1]: `!lscpu`, which printed the laptop the notebook
+// ran on (an Intel i5-8265U: 1 socket, 4 cores, 2 hyper-threads per core).
+// Question: how many workers can run at once here, and how many of them have
+// a core of their own?
+//
+// Run it:  ./course lesson 1          (or --format csv for the counts only)
+// You should see: lscpu's summary, read from the same /proc and /sys files
+// that lscpu reads (the values are the installed lscpu's, to the character);
+// what those counts mean for the lessons ahead; and the notebook's laptop
+// beside this machine. The lesson times nothing: --n, --seed and --repeat are
+// accepted and ignored.
+#include <algorithm>  // std::max
+#include <iostream>   // std::cout
+#include <optional>   // std::optional
+#include <string>     // std::string
+
+#include "corelab/cli.hpp"       // Cli, run_lesson: the shared command line
+#include "corelab/cpu_info.hpp"  // read_cpu_info, lscpu_lines: what lscpu reads
+#include "corelab/report.hpp"    // Report: the table (or CSV) that ends the lesson
+
+namespace {
+
+std::string known(std::optional<unsigned> v) {
+    return v ? std::to_string(*v) : "unknown";
+}
+
+std::optional<double> count(std::optional<unsigned> v) {
+    return v ? std::optional<double>(*v) : std::nullopt;
+}
+
+// One line of the two-column comparison, aligned.
+std::string side_by_side(const std::string& what, const std::string& notebook, const std::string& here) {
+    auto pad = [](std::string s, std::size_t w) { return s.size() < w ? s + std::string(w - s.size(), ' ') : s; };
+    return "  " + pad(what, 20) + pad(notebook, 22) + here;
+}
+
+void lesson(const corelab::LessonOptions& opt) {
+    corelab::Report report(opt.format, std::cout);
+    report.say("Lesson 01: how many workers can run at once here? (notebook In[1], !lscpu)\n");
+
+    // read what the kernel says about the CPUs: the files lscpu reads
+    // [docs:read]
+    const corelab::CpuInfo cpu = corelab::read_cpu_info();
+    const auto lines = corelab::lscpu_lines(cpu);
+    // [docs:end]
+
+    // print them as lscpu does: each label padded to one column
+    // [docs:print]
+    std::size_t width = 0;
+    for (const auto& [label, value] : lines) width = std::max(width, label.size());
+    for (const auto& [label, value] : lines) report.say(label + std::string(width + 1 - label.size(), ' ') + value);
+    // [docs:end]
+
+    // what the counts mean for the lessons ahead
+    // [docs:meaning]
+    const unsigned threads = cpu.logical_cpus.value_or(cpu.hardware_concurrency);
+    const unsigned cores = cpu.physical_cores().value_or(cpu.physical_concurrency);
+    const unsigned per_core = cpu.threads_per_core.value_or(threads / std::max(cores, 1u));
+    // [docs:end]
+    report.say("\nWhat this means for the course:");
+    report.say("- " + std::to_string(threads) + " hardware threads: at most " + std::to_string(threads) +
+               " workers (processes or threads) run at the same instant. Start more and they take turns.");
+    report.say("- " + std::to_string(cores) + " physical cores, " + std::to_string(per_core) +
+               " thread(s) per core. Two hyper-threads of one core share its execution units and caches:\n"
+               "  while one waits for memory the other computes, but two busy ones share one core's adders.\n"
+               "  CPU-bound work such as the notebook's sum scales with cores, not threads.");
+    if (per_core == 1) {
+        report.say("  Here every hardware thread is a whole core (a VM's vCPUs usually are), so threads = cores.");
+    }
+    report.say("- A program asks at run time: boost::thread::hardware_concurrency() = " +
+               std::to_string(cpu.hardware_concurrency) +
+               ", boost::thread::physical_concurrency() = " + std::to_string(cpu.physical_concurrency) + ".");
+    if (!cpu.l1d && !cpu.l2 && !cpu.l3) {
+        report.say(
+            "- Cache sizes are unknown: this machine exposes no /sys/devices/system/cpu/cpu0/cache\n"
+            "  (common under a hypervisor), so lscpu prints no cache lines either.");
+    }
+
+    // the notebook's laptop beside this one
+    // [docs:compare]
+    const std::string l3_here = cpu.l3 ? corelab::format_size(cpu.l3->bytes) : "unknown";
+    report.say("\n" + side_by_side("", "notebook (i5-8265U)", "this machine"));
+    report.say(side_by_side("hardware threads", "8", std::to_string(threads)));
+    report.say(side_by_side("physical cores", "4", std::to_string(cores)));
+    report.say(side_by_side("threads per core", "2", known(cpu.threads_per_core)));
+    report.say(side_by_side("sockets", "1", known(cpu.sockets)));
+    report.say(side_by_side("NUMA nodes", "1", known(cpu.numa_nodes)));
+    report.say(side_by_side("L3 cache", "6 MiB", l3_here));
+    // [docs:end]
+    report.say("\nThe laptop could run 4 CPU-bound workers at full speed; this machine runs " + std::to_string(cores) +
+               ": expect at most " + std::to_string(cores) + "x from the parallel lessons here.");
+
+    // the counts as rows: nothing is timed, so time is 0 and there is no speed-up
+    // [docs:rows]
+    report.add_uncompared("logical_cpus", 0.0, threads);
+    report.add_uncompared("physical_cores", 0.0, cores);
+    report.add_uncompared("sockets", 0.0, count(cpu.sockets));
+    report.add_uncompared("numa_nodes", 0.0, count(cpu.numa_nodes));
+    report.print();
+    // [docs:end]
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    const corelab::Cli cli("lesson01_lscpu", "what this machine's CPUs offer parallel work: lscpu's summary, explained",
+                           100'000'000);
+    return corelab::run_lesson(argc, argv, cli, lesson);
+}

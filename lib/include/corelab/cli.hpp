@@ -1,0 +1,75 @@
+// corelab/cli.hpp — the command line every lesson shares.
+//
+// Concept: a lesson is a program a student runs with other sizes. Every lesson
+// takes --help, --n, --seed, --repeat, --format table|csv (and --workers where
+// it has workers), parsed with Boost.Program_options. A bad command line prints
+// the problem and a usage line and exits 2; a runtime error prints
+// `error: <message>` and exits 1; never a core dump. Used by every lesson.
+#pragma once
+
+#include <boost/program_options.hpp>  // options_description, variables_map
+#include <cstddef>                    // std::size_t
+#include <cstdint>                    // std::uint64_t
+#include <functional>                 // std::function
+#include <optional>                   // std::optional
+#include <string>                     // std::string
+
+#include "corelab/error.hpp"   // Error
+#include "corelab/report.hpp"  // Format
+
+namespace corelab {
+
+/// A command line the lesson cannot run with: exit status 2 and a usage line.
+class UsageError : public Error {
+public:
+    using Error::Error;
+};
+
+/// What the shared options came to.
+struct LessonOptions {
+    std::size_t n = 0;                            ///< --n: how many numbers
+    std::uint64_t seed = 0;                       ///< --seed: which numbers
+    int repeat = 3;                               ///< --repeat: runs per approach, best kept
+    unsigned workers = 0;                         ///< --workers (lessons with workers)
+    Format format = Format::table;                ///< --format
+    boost::program_options::variables_map extra;  ///< the lesson's own options
+};
+
+/// A lesson's command line: the shared options plus its own.
+class Cli {
+public:
+    /// `program` is the executable's name, `summary` what the lesson shows.
+    Cli(std::string program, std::string summary, std::size_t default_n = 100'000'000);
+
+    /// Adds --workers with this default, accepting 1..max_workers.
+    Cli& with_workers(unsigned default_workers, unsigned max_workers = 64);
+
+    /// The lesson's own options, added the Boost.Program_options way.
+    boost::program_options::options_description_easy_init add_options();
+
+    /// Parses argv. Throws UsageError for anything it cannot accept.
+    /// Returns nullopt when --help was given (the help is printed).
+    std::optional<LessonOptions> parse(int argc, const char* const* argv) const;
+
+    /// "usage: lesson02_serial_mean [--n N] ..." on one line.
+    std::string usage() const;
+
+private:
+    std::string program_;
+    std::string summary_;
+    std::size_t default_n_;
+    unsigned default_workers_ = 0;
+    unsigned max_workers_ = 0;
+    boost::program_options::options_description own_{"lesson options"};
+};
+
+/// Runs a lesson: parses argv with `cli`, calls `body`, and turns errors into
+/// exit statuses: 0 done (or --help), 2 bad command line, 1 runtime error.
+int run_lesson(int argc, const char* const* argv, const Cli& cli,
+               const std::function<void(const LessonOptions&)>& body);
+
+/// Parses a whole positive count such as "100000000" or "100_000_000".
+/// Throws UsageError naming `option` when it is not one.
+std::uint64_t parse_count(const std::string& text, const char* option, bool allow_zero = false);
+
+}  // namespace corelab

@@ -1,0 +1,47 @@
+// corelab/reduce.hpp — sums, counts and means.
+//
+// Concept: a mean is a sum and a count. Workers return a Partial (sum, count),
+// never a partial mean, so chunks of unequal size combine exactly (lesson 03
+// shows the bias of averaging two means). sum_loop is the notebook's loop
+// (In[4]), one add after another; sum_fast keeps several independent
+// accumulators, so additions overlap and the compiler can vectorise them
+// without -ffast-math. Used by lessons 02, 03 and 04.
+#pragma once
+
+#include <cstddef>  // std::size_t
+#include <span>     // std::span
+
+namespace corelab {
+
+/// What a worker returns: the sum of its elements and how many there were.
+struct Partial {
+    double sum = 0.0;
+    std::size_t count = 0;
+
+    /// The mean sum / count. Throws corelab::Error when count is 0.
+    double mean() const;
+    /// Adds another partial's sum and count to this one.
+    Partial& operator+=(const Partial& other) noexcept {
+        sum += other.sum;
+        count += other.count;
+        return *this;
+    }
+    friend bool operator==(const Partial&, const Partial&) = default;
+};
+
+/// The sum and count of two partials together.
+inline Partial combine(Partial a, const Partial& b) noexcept {
+    return a += b;
+}
+
+/// The sum and count of all partials together.
+Partial combine(std::span<const Partial> parts) noexcept;
+
+/// The notebook's loop: `sum += d[i]` for every i, in order, one dependency chain.
+Partial sum_loop(std::span<const double> data) noexcept;
+
+/// The same sum with 16 independent accumulators (IEEE arithmetic, no
+/// -ffast-math): it may differ from sum_loop in the last bits only.
+Partial sum_fast(std::span<const double> data) noexcept;
+
+}  // namespace corelab

@@ -1,0 +1,122 @@
+// Implementation of corelab/cli.hpp.
+#include "corelab/cli.hpp"
+
+#include <cctype>    // std::isdigit
+#include <iostream>  // std::cout, std::cerr
+#include <limits>    // std::numeric_limits
+#include <new>       // std::bad_alloc
+
+namespace po = boost::program_options;
+
+namespace corelab {
+
+std::uint64_t parse_count(const std::string& text, const char* option, bool allow_zero) {
+    std::uint64_t value = 0;
+    bool any = false;
+    for (char c : text) {
+        if (c == '_' || c == ',' || c == '\'') continue;  // 100_000_000 reads better
+        if (!std::isdigit(static_cast<unsigned char>(c))) {
+            throw UsageError(std::string("--") + option + " takes a whole number, not '" + text + "'");
+        }
+        const std::uint64_t digit = static_cast<std::uint64_t>(c - '0');
+        if (value > (std::numeric_limits<std::uint64_t>::max() - digit) / 10) {
+            throw UsageError(std::string("--") + option + " " + text + " is too large");
+        }
+        value = value * 10 + digit;
+        any = true;
+    }
+    if (!any) throw UsageError(std::string("--") + option + " takes a whole number, not '" + text + "'");
+    if (value == 0 && !allow_zero) throw UsageError(std::string("--") + option + " must be at least 1");
+    return value;
+}
+
+Cli::Cli(std::string program, std::string summary, std::size_t default_n)
+    : program_(std::move(program)), summary_(std::move(summary)), default_n_(default_n) {}
+
+Cli& Cli::with_workers(unsigned default_workers, unsigned max_workers) {
+    default_workers_ = default_workers;
+    max_workers_ = max_workers;
+    return *this;
+}
+
+po::options_description_easy_init Cli::add_options() {
+    return own_.add_options();
+}
+
+std::string Cli::usage() const {
+    std::string u = "usage: " + program_ + " [--n N] [--seed S] [--repeat R]";
+    if (max_workers_ != 0) u += " [--workers W]";
+    for (const auto& opt : own_.options()) u += " [" + opt->format_name() + "]";
+    return u + " [--format table|csv] [--help]";
+}
+
+std::optional<LessonOptions> Cli::parse(int argc, const char* const* argv) const {
+    po::options_description common("options");
+    // Numbers are taken as text and checked here: Boost would read "-5" as a
+    // huge unsigned value.
+    common.add_options()("help,h", "print this help and exit")(
+        "n", po::value<std::string>()->default_value(std::to_string(default_n_)), "how many numbers")(
+        "seed", po::value<std::string>()->default_value("42"), "random seed: the same seed gives the same numbers")(
+        "repeat", po::value<std::string>()->default_value("3"), "runs per approach; the best time is kept")(
+        "format", po::value<std::string>()->default_value("table"), "table (with explanations) or csv (rows only)");
+    if (max_workers_ != 0) {
+        common.add_options()("workers", po::value<std::string>()->default_value(std::to_string(default_workers_)),
+                             ("how many workers, 1 to " + std::to_string(max_workers_)).c_str());
+    }
+    po::options_description all;
+    all.add(common);
+    if (!own_.options().empty()) all.add(own_);
+
+    LessonOptions opt;
+    po::variables_map& vm = opt.extra;
+    try {
+        po::store(po::command_line_parser(argc, argv).options(all).run(), vm);
+        po::notify(vm);
+    } catch (const po::error& e) {
+        throw UsageError(e.what());
+    }
+    if (vm.count("help") != 0) {
+        std::cout << program_ << ": " << summary_ << "\n\n" << usage() << "\n\n" << all << '\n';
+        return std::nullopt;
+    }
+    opt.n = parse_count(vm["n"].as<std::string>(), "n");
+    opt.seed = parse_count(vm["seed"].as<std::string>(), "seed", true);
+    const std::uint64_t repeat = parse_count(vm["repeat"].as<std::string>(), "repeat");
+    if (repeat > 100) throw UsageError("--repeat must be at most 100");
+    opt.repeat = static_cast<int>(repeat);
+    if (max_workers_ != 0) {
+        const std::uint64_t w = parse_count(vm["workers"].as<std::string>(), "workers");
+        if (w > max_workers_) throw UsageError("--workers must be between 1 and " + std::to_string(max_workers_));
+        opt.workers = static_cast<unsigned>(w);
+    }
+    const std::string& format = vm["format"].as<std::string>();
+    if (format == "table") {
+        opt.format = Format::table;
+    } else if (format == "csv") {
+        opt.format = Format::csv;
+    } else {
+        throw UsageError("--format takes 'table' or 'csv', not '" + format + "'");
+    }
+    return opt;
+}
+
+int run_lesson(int argc, const char* const* argv, const Cli& cli,
+               const std::function<void(const LessonOptions&)>& body) {
+    try {
+        const auto opt = cli.parse(argc, argv);
+        if (!opt) return 0;
+        body(*opt);
+        return 0;
+    } catch (const UsageError& e) {
+        std::cerr << "error: " << e.what() << '\n' << cli.usage() << '\n';
+        return 2;
+    } catch (const std::bad_alloc&) {
+        std::cerr << "error: out of memory: use a smaller --n\n";
+        return 1;
+    } catch (const std::exception& e) {
+        std::cerr << "error: " << e.what() << '\n';
+        return 1;
+    }
+}
+
+}  // namespace corelab

@@ -1,0 +1,110 @@
+// Implementation of corelab/dataset.hpp: block-seeded xoshiro256+ on all cores.
+#include "corelab/dataset.hpp"
+
+#include <algorithm>  // std::min
+#include <atomic>     // std::atomic
+#include <cstdio>     // std::snprintf
+#include <exception>  // std::exception_ptr
+#include <fstream>    // std::ifstream
+#include <limits>     // std::numeric_limits
+#include <string>     // std::string
+#include <thread>     // std::thread
+#include <vector>     // std::vector
+
+#include "corelab/error.hpp"  // Error
+
+namespace corelab {
+namespace {
+
+// splitmix64: turns (seed, block) into well-mixed 64-bit seeds.
+std::uint64_t splitmix64(std::uint64_t& x) {
+    std::uint64_t z = (x += 0x9E3779B97F4A7C15ULL);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+}
+
+// xoshiro256+ (Blackman & Vigna): fast, and its top 53 bits are fine for doubles.
+struct Xoshiro256Plus {
+    std::uint64_t s[4];
+    explicit Xoshiro256Plus(std::uint64_t seed, std::uint64_t block) {
+        std::uint64_t x = seed ^ (block * 0xD1B54A32D192ED03ULL);
+        for (auto& word : s) word = splitmix64(x);
+    }
+    static std::uint64_t rotl(std::uint64_t v, int k) { return (v << k) | (v >> (64 - k)); }
+    std::uint64_t next() {
+        const std::uint64_t result = s[0] + s[3];
+        const std::uint64_t t = s[1] << 17;
+        s[2] ^= s[0];
+        s[3] ^= s[1];
+        s[1] ^= s[2];
+        s[0] ^= s[3];
+        s[2] ^= t;
+        s[3] = rotl(s[3], 45);
+        return result;
+    }
+};
+
+void fill_block(double* out, std::size_t count, std::uint64_t seed, std::uint64_t block) {
+    Xoshiro256Plus rng(seed, block);
+    for (std::size_t i = 0; i < count; ++i) out[i] = static_cast<double>(rng.next() >> 11) * 0x1.0p-53;
+}
+
+std::string gigabytes(std::size_t bytes) {
+    char text[32];
+    std::snprintf(text, sizeof text, "%.2f GB", static_cast<double>(bytes) / 1e9);
+    return text;
+}
+
+}  // namespace
+
+std::size_t available_memory() {
+    std::ifstream in("/proc/meminfo");
+    std::string key;
+    std::size_t value = 0;
+    std::string unit;
+    while (in >> key >> value) {
+        std::getline(in, unit);
+        if (key == "MemAvailable:") return value * 1024;
+    }
+    return 0;
+}
+
+void check_fits_in_memory(std::size_t bytes, const char* what) {
+    const std::size_t available = available_memory();
+    if (available != 0 && bytes > available) {
+        throw Error(std::string(what) + " needs " + gigabytes(bytes) + " but only " + gigabytes(available) +
+                    " of memory is available: use a smaller --n");
+    }
+}
+
+HugeArray<double> make_uniform(std::size_t n, std::uint64_t seed, unsigned threads) {
+    if (n == 0) throw Error("make_uniform: n must be at least 1");
+    if (n > std::numeric_limits<std::size_t>::max() / sizeof(double)) {
+        throw Error("make_uniform: " + std::to_string(n) + " doubles cannot be addressed: use a smaller --n");
+    }
+    check_fits_in_memory(n * sizeof(double), (std::to_string(n) + " doubles").c_str());
+
+    HugeArray<double> data(n);
+    const std::size_t blocks = (n + dataset_block - 1) / dataset_block;
+    if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
+    threads = static_cast<unsigned>(std::min<std::size_t>(threads, blocks));
+
+    // Each thread takes the next unfilled block; block b always gets the same
+    // numbers, so the thread count cannot change the data.
+    std::atomic<std::size_t> next{0};
+    auto work = [&] {
+        for (std::size_t b; (b = next.fetch_add(1, std::memory_order_relaxed)) < blocks;) {
+            const std::size_t first = b * dataset_block;
+            fill_block(data.data() + first, std::min(dataset_block, n - first), seed, b);
+        }
+    };
+    std::vector<std::thread> pool;
+    pool.reserve(threads - 1);
+    for (unsigned t = 1; t < threads; ++t) pool.emplace_back(work);
+    work();
+    for (auto& t : pool) t.join();
+    return data;
+}
+
+}  // namespace corelab

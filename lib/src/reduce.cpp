@@ -1,0 +1,45 @@
+// Implementation of corelab/reduce.hpp.
+#include "corelab/reduce.hpp"
+
+#include "corelab/error.hpp"  // Error
+
+namespace corelab {
+
+double Partial::mean() const {
+    if (count == 0) throw Error("the mean of no numbers is undefined: give at least one element");
+    return sum / static_cast<double>(count);
+}
+
+Partial combine(std::span<const Partial> parts) noexcept {
+    Partial total;
+    for (const Partial& p : parts) total += p;
+    return total;
+}
+
+// [docs:sum_loop]
+Partial sum_loop(std::span<const double> data) noexcept {
+    double sum = 0.0;
+    for (std::size_t i = 0; i < data.size(); ++i) sum += data[i];  // each add waits for the one before
+    return {sum, data.size()};
+}
+// [docs:end]
+
+// [docs:sum_fast]
+Partial sum_fast(std::span<const double> data) noexcept {
+    constexpr std::size_t lanes = 16;  // 16 independent chains: adds overlap in the pipeline
+    double acc[lanes] = {};
+    const std::size_t n = data.size();
+    const std::size_t whole = n - n % lanes;
+    for (std::size_t i = 0; i < whole; i += lanes) {
+        for (std::size_t k = 0; k < lanes; ++k) acc[k] += data[i + k];
+    }
+    for (std::size_t i = whole; i < n; ++i) acc[i % lanes] += data[i];
+    // Add the lanes pairwise, so rounding errors stay as small as the loop's.
+    for (std::size_t width = lanes / 2; width > 0; width /= 2) {
+        for (std::size_t k = 0; k < width; ++k) acc[k] += acc[k + width];
+    }
+    return {acc[0], n};
+}
+// [docs:end]
+
+}  // namespace corelab

@@ -1,0 +1,74 @@
+// Tests of corelab/cli.hpp: good and bad command lines, and run_lesson's exit statuses.
+#include <doctest/doctest.h>
+
+#include <stdexcept>  // std::runtime_error
+#include <string>     // std::string
+#include <vector>     // std::vector
+
+#include "corelab/cli.hpp"
+
+namespace {
+
+std::optional<corelab::LessonOptions> parse(const corelab::Cli& cli, std::vector<const char*> args) {
+    args.insert(args.begin(), "lesson");
+    return cli.parse(static_cast<int>(args.size()), args.data());
+}
+
+}  // namespace
+
+TEST_CASE("cli: defaults and given values") {
+    corelab::Cli cli("lesson", "a test lesson", 1000);
+    cli.with_workers(2, 16);
+    const auto d = parse(cli, {});
+    REQUIRE(d);
+    CHECK(d->n == 1000);
+    CHECK(d->seed == 42);
+    CHECK(d->repeat == 3);
+    CHECK(d->workers == 2);
+    CHECK(d->format == corelab::Format::table);
+    const auto g = parse(cli, {"--n", "100_000", "--seed=0", "--repeat", "5", "--workers", "16", "--format", "csv"});
+    REQUIRE(g);
+    CHECK(g->n == 100000);
+    CHECK(g->seed == 0);
+    CHECK(g->repeat == 5);
+    CHECK(g->workers == 16);
+    CHECK(g->format == corelab::Format::csv);
+}
+
+TEST_CASE("cli: bad command lines are usage errors that say what was wrong") {
+    corelab::Cli cli("lesson", "a test lesson");
+    cli.with_workers(2, 16);
+    CHECK_THROWS_WITH_AS(parse(cli, {"--n", "0"}), "--n must be at least 1", corelab::UsageError);
+    CHECK_THROWS_WITH_AS(parse(cli, {"--n", "-5"}), "--n takes a whole number, not '-5'", corelab::UsageError);
+    CHECK_THROWS_WITH_AS(parse(cli, {"--n", "abc"}), "--n takes a whole number, not 'abc'", corelab::UsageError);
+    CHECK_THROWS_WITH_AS(parse(cli, {"--n", "99999999999999999999999"}), doctest::Contains("too large"),
+                         corelab::UsageError);
+    CHECK_THROWS_WITH_AS(parse(cli, {"--workers", "17"}), doctest::Contains("between 1 and 16"), corelab::UsageError);
+    CHECK_THROWS_WITH_AS(parse(cli, {"--format", "xml"}), doctest::Contains("'table' or 'csv'"), corelab::UsageError);
+    CHECK_THROWS_AS(parse(cli, {"--frobnicate"}), corelab::UsageError);
+    CHECK_THROWS_AS(parse(cli, {"--n"}), corelab::UsageError);
+    CHECK_THROWS_AS(parse(cli, {"--repeat", "1000"}), corelab::UsageError);
+}
+
+TEST_CASE("cli: a lesson's own options are parsed and listed in the usage line") {
+    corelab::Cli cli("lesson06", "a test lesson");
+    cli.add_options()("tasks", boost::program_options::value<int>()->default_value(10), "how many tasks");
+    const auto o = parse(cli, {"--tasks", "7"});
+    REQUIRE(o);
+    CHECK(o->extra["tasks"].as<int>() == 7);
+    CHECK(cli.usage().find("--tasks") != std::string::npos);
+    CHECK(cli.usage().find("--workers") == std::string::npos);  // this lesson has none
+}
+
+TEST_CASE("cli: run_lesson turns outcomes into exit statuses 0 1 and 2") {
+    corelab::Cli cli("lesson", "a test lesson");
+    const char* ok[] = {"lesson", "--n", "5"};
+    const char* bad[] = {"lesson", "--n", "0"};
+    const char* help[] = {"lesson", "--help"};
+    std::size_t seen = 0;
+    CHECK(corelab::run_lesson(3, ok, cli, [&](const corelab::LessonOptions& o) { seen = o.n; }) == 0);
+    CHECK(seen == 5);
+    CHECK(corelab::run_lesson(3, bad, cli, [](const corelab::LessonOptions&) { FAIL("ran with --n 0"); }) == 2);
+    CHECK(corelab::run_lesson(2, help, cli, [](const corelab::LessonOptions&) { FAIL("ran with --help"); }) == 0);
+    CHECK(corelab::run_lesson(3, ok, cli, [](const corelab::LessonOptions&) { throw std::runtime_error("x"); }) == 1);
+}

@@ -1,0 +1,47 @@
+// Tests of corelab/dataset.hpp: reproducible data, its range, the memory check.
+#include <doctest/doctest.h>
+
+#include <algorithm>  // std::equal, std::all_of
+#include <limits>     // std::numeric_limits
+
+#include "corelab/dataset.hpp"
+#include "corelab/error.hpp"
+#include "corelab/reduce.hpp"
+
+TEST_CASE("dataset: the same seed gives the same data whatever the thread count") {
+    // Sizes around the block size, so the last short block is covered too.
+    for (std::size_t n : {1u, 7u, 1000u, static_cast<unsigned>(corelab::dataset_block) + 3u, 3'000'001u}) {
+        const auto one = corelab::make_uniform(n, 42, 1);
+        CAPTURE(n);
+        for (unsigned threads : {2u, 3u, 7u, 0u}) {
+            const auto many = corelab::make_uniform(n, 42, threads);
+            CAPTURE(threads);
+            CHECK(std::equal(one.begin(), one.end(), many.begin(), many.end()));
+        }
+    }
+}
+
+TEST_CASE("dataset: different seeds give different data and values lie in 0 to 1 with mean near 1/2") {
+    const auto a = corelab::make_uniform(1'000'000, 1);
+    const auto b = corelab::make_uniform(1'000'000, 2);
+    CHECK_FALSE(std::equal(a.begin(), a.end(), b.begin()));
+    CHECK(std::all_of(a.begin(), a.end(), [](double x) { return x >= 0.0 && x < 1.0; }));
+    // The mean of 1e6 uniforms has standard deviation 1/sqrt(12e6) ~ 2.9e-4.
+    CHECK(corelab::sum_fast(a).mean() == doctest::Approx(0.5).epsilon(0.003));
+}
+
+TEST_CASE("dataset: a prefix of a larger dataset is the smaller dataset") {
+    const auto small = corelab::make_uniform(1000, 9);
+    const auto large = corelab::make_uniform(5000, 9);
+    CHECK(std::equal(small.begin(), small.end(), large.begin()));
+}
+
+TEST_CASE("dataset: impossible sizes throw a clear error before allocating") {
+    CHECK_THROWS_WITH_AS(corelab::make_uniform(0, 1), doctest::Contains("at least 1"), corelab::Error);
+    // 10^13 doubles are 80 TB: more than any test machine has.
+    CHECK_THROWS_WITH_AS(corelab::make_uniform(10'000'000'000'000ULL, 1), doctest::Contains("use a smaller --n"),
+                         corelab::Error);
+    CHECK_THROWS_AS(corelab::make_uniform(std::numeric_limits<std::size_t>::max(), 1), corelab::Error);
+    CHECK(corelab::available_memory() > 0);
+    CHECK_NOTHROW(corelab::check_fits_in_memory(1024, "a kilobyte"));
+}

@@ -1,0 +1,14 @@
+// Tests of corelab/error.hpp.
+#include <doctest/doctest.h>
+
+#include "corelab/error.hpp"
+
+TEST_CASE("error: is a std::runtime_error that keeps its message") {
+    try {
+        throw corelab::Error("the mean of no numbers is undefined");
+    } catch (const std::runtime_error& e) {
+        CHECK(std::string(e.what()) == "the mean of no numbers is undefined");
+        return;
+    }
+    FAIL("corelab::Error was not caught as std::runtime_error");
+}

@@ -1,0 +1,61 @@
+// Tests of corelab/reduce.hpp: the notebook's loop and the fast sum agree,
+// exact small cases, and partials of unequal chunks combine exactly.
+#include <doctest/doctest.h>
+
+#include <cmath>    // std::abs
+#include <limits>   // std::numeric_limits
+#include <numeric>  // std::iota
+#include <vector>   // std::vector
+
+#include "corelab/dataset.hpp"
+#include "corelab/error.hpp"
+#include "corelab/reduce.hpp"
+
+using corelab::Partial;
+
+TEST_CASE("reduce: sum_loop and sum_fast are exact on small integers for every size") {
+    for (std::size_t n : {0u, 1u, 2u, 3u, 7u, 8u, 9u, 15u, 16u, 17u, 31u, 33u, 1000u, 1000001u}) {
+        std::vector<double> d(n);
+        std::iota(d.begin(), d.end(), 1.0);  // 1..n: every partial sum is an exact integer below 2^53
+        const double exact = static_cast<double>(n) * static_cast<double>(n + 1) / 2.0;
+        CAPTURE(n);
+        CHECK(corelab::sum_loop(d) == Partial{exact, n});
+        CHECK(corelab::sum_fast(d) == Partial{exact, n});
+    }
+}
+
+TEST_CASE("reduce: sum_loop adds in the notebook's order") {
+    // 1e16 + 1 + 1 - 1e16: in order, each +1 is lost to rounding (1e16 + 1 == 1e16).
+    const std::vector<double> d{1e16, 1.0, 1.0, -1e16};
+    CHECK(corelab::sum_loop(d).sum == 0.0);
+}
+
+TEST_CASE("reduce: sum_fast agrees with sum_loop on random data within the rounding bound") {
+    for (std::size_t n : {7u, 1000u, 1000001u, 3000017u}) {
+        const auto d = corelab::make_uniform(n, 5);
+        const double a = corelab::sum_loop(d).sum;
+        const double b = corelab::sum_fast(d).sum;
+        CAPTURE(n);
+        CHECK(std::abs(a - b) <= 2.0 * static_cast<double>(n) * std::numeric_limits<double>::epsilon() * a);
+    }
+}
+
+TEST_CASE("reduce: partials of unequal chunks combine to the exact mean but the mean of means does not") {
+    // The notebook's split of n = 5: 0..n1 and n1+1..n-1 with n1 = 2 -> 3 and 2 elements.
+    const std::vector<double> d{1, 2, 3, 4, 10};
+    const std::span<const double> all(d);
+    const Partial first = corelab::sum_loop(all.subspan(0, 3));
+    const Partial second = corelab::sum_loop(all.subspan(3));
+    CHECK(first == Partial{6.0, 3});
+    CHECK(second == Partial{14.0, 2});
+    CHECK(corelab::combine(first, second).mean() == doctest::Approx(4.0));
+    const std::vector<Partial> parts{first, second};
+    CHECK(corelab::combine(parts) == Partial{20.0, 5});
+    const double mean_of_means = (first.mean() + second.mean()) / 2.0;
+    CHECK(mean_of_means == doctest::Approx(4.5));  // biased: what the notebook computes
+}
+
+TEST_CASE("reduce: the mean of nothing throws") {
+    CHECK_THROWS_AS(Partial{}.mean(), corelab::Error);
+    CHECK(corelab::combine(std::span<const Partial>{}) == Partial{});
+}
