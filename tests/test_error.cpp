@@ -12,3 +12,10 @@ TEST_CASE("error: is a std::runtime_error that keeps its message") {
     }
     FAIL("corelab::Error was not caught as std::runtime_error");
 }
+
+TEST_CASE("error: a WorkerError names its worker and is a corelab::Error") {
+    const corelab::WorkerError e(3, "worker 3 (pid 42) was killed by SIGKILL");
+    CHECK(e.worker() == 3);
+    const corelab::Error& base = e;
+    CHECK(std::string(base.what()).find("SIGKILL") != std::string::npos);
+}

@@ -59,3 +59,26 @@ TEST_CASE("reduce: the mean of nothing throws") {
     CHECK_THROWS_AS(Partial{}.mean(), corelab::Error);
     CHECK(corelab::combine(std::span<const Partial>{}) == Partial{});
 }
+
+TEST_CASE("reduce: chunks cover every element exactly once for any size and part count") {
+    for (std::size_t n : {0u, 1u, 2u, 3u, 7u, 1000u, 1001u}) {
+        for (std::size_t parts : {1u, 2u, 3u, 7u, 16u}) {
+            std::size_t next = 0;
+            for (std::size_t k = 0; k < parts; ++k) {
+                const auto r = corelab::chunk_range(n, k, parts);
+                CAPTURE(n);
+                CAPTURE(parts);
+                CHECK(r.first == next);
+                CHECK(r.count <= n / parts + 1);
+                CHECK(r.count >= n / parts);
+                next += r.count;
+            }
+            CHECK(next == n);
+        }
+    }
+    std::vector<double> d{1, 2, 3, 4, 5};
+    CHECK(corelab::chunk(std::span<double>(d), 0, 2).size() == 3);
+    CHECK(corelab::chunk(std::span<double>(d), 1, 2)[0] == 4);
+    CHECK_THROWS_AS(corelab::chunk_range(5, 0, 0), corelab::Error);
+    CHECK_THROWS_AS(corelab::chunk_range(5, 2, 2), corelab::Error);
+}

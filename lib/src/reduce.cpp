@@ -1,6 +1,9 @@
 // Implementation of corelab/reduce.hpp.
 #include "corelab/reduce.hpp"
 
+#include <algorithm>  // std::min
+#include <string>     // std::to_string
+
 #include "corelab/error.hpp"  // Error
 
 namespace corelab {
@@ -8,6 +11,14 @@ namespace corelab {
 double Partial::mean() const {
     if (count == 0) throw Error("the mean of no numbers is undefined: give at least one element");
     return sum / static_cast<double>(count);
+}
+
+ChunkRange chunk_range(std::size_t n, std::size_t k, std::size_t parts) {
+    if (parts == 0) throw Error("cannot split into 0 parts: give at least one worker");
+    if (k >= parts) throw Error("part " + std::to_string(k) + " does not exist: there are " + std::to_string(parts));
+    const std::size_t base = n / parts;
+    const std::size_t extra = n % parts;
+    return {k * base + std::min(k, extra), base + (k < extra ? 1 : 0)};
 }
 
 Partial combine(std::span<const Partial> parts) noexcept {

@@ -17,4 +17,18 @@ public:
     using std::runtime_error::runtime_error;
 };
 
+/// Thrown in the caller when a worker (a thread or a child process) failed:
+/// it threw, crashed, was killed, or did not answer in time. The message
+/// names the worker, and for a process its pid and the signal, like
+/// `worker 1 (pid 4242) was killed by SIGKILL`.
+class WorkerError : public Error {
+public:
+    WorkerError(unsigned worker, const std::string& message) : Error(message), worker_(worker) {}
+    /// Index of the worker that failed (0-based, in the order workers were started).
+    unsigned worker() const noexcept { return worker_; }
+
+private:
+    unsigned worker_;
+};
+
 }  // namespace corelab

@@ -37,6 +37,22 @@ inline Partial combine(Partial a, const Partial& b) noexcept {
 /// The sum and count of all partials together.
 Partial combine(std::span<const Partial> parts) noexcept;
 
+/// The first index and the length of part k of n elements split into `parts`.
+struct ChunkRange {
+    std::size_t first;
+    std::size_t count;
+};
+ChunkRange chunk_range(std::size_t n, std::size_t k, std::size_t parts);
+
+/// Part k of `parts` nearly equal, contiguous parts of `data` (sizes differ by
+/// at most one; the first n % parts parts get one more). Every element is in
+/// exactly one part. Throws corelab::Error when parts is 0 or k >= parts.
+template <class T>
+std::span<T> chunk(std::span<T> data, std::size_t k, std::size_t parts) {
+    const auto [first, count] = chunk_range(data.size(), k, parts);
+    return data.subspan(first, count);
+}
+
 /// The notebook's loop: `sum += d[i]` for every i, in order, one dependency chain.
 Partial sum_loop(std::span<const double> data) noexcept;
 
