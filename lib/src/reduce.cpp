@@ -42,6 +42,9 @@ Partial sum_fast(std::span<const double> data) noexcept {
     const std::size_t n = data.size();
     const std::size_t whole = n - n % lanes;
     for (std::size_t i = 0; i < whole; i += lanes) {
+        // Unrolled, the 16 sums live in registers; at -O2 GCC 12 would keep
+        // them on the stack and each chain would wait for a store to reload.
+#pragma GCC unroll 16
         for (std::size_t k = 0; k < lanes; ++k) acc[k] += data[i + k];
     }
     for (std::size_t i = whole; i < n; ++i) acc[i % lanes] += data[i];
