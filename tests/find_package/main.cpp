@@ -1,8 +1,7 @@
 // Coursework built against the installed corelab: the mean of 1000 numbers.
-#include <cstdio>  // std::printf
-
 #include <corelab/dataset.hpp>  // make_uniform
 #include <corelab/reduce.hpp>   // sum_fast
+#include <cstdio>               // std::printf
 
 int main() {
     const auto d = corelab::make_uniform(1000, 7);
