@@ -79,12 +79,12 @@ void lesson(const corelab::LessonOptions& opt) {
     report.say("serial_loop reads " + gbps(opt.n, loop.seconds) + ", serial_fast " + gbps(opt.n, fast.seconds) + ".");
     report.say(
         "Why the second is faster: in serial_loop every add needs the result of the one before, so the core\n"
-        "waits for each add to finish (2-4 cycles, by CPU) before the next: one dependency chain. serial_fast\n"
-        "keeps 16 sums that do not depend on\n"
-        "each other; the core overlaps their adds and the compiler packs them into vector instructions, so\n"
-        "the loop runs until memory cannot deliver the numbers faster: its limit is the memory bandwidth\n"
-        "(see ./course bench, row bandwidth_read), not the arithmetic. No -ffast-math is needed: the\n"
-        "reordering is written in the code, so the compiler keeps IEEE rules and the result is reproducible.");
+        "waits for each add to finish (2-4 cycles, by CPU) before it starts the next: one dependency chain.\n"
+        "serial_fast keeps 16 sums that do not depend on each other; the core overlaps their adds and the\n"
+        "compiler packs them into vector instructions, so the loop runs until memory cannot deliver the\n"
+        "numbers faster: its limit is the memory bandwidth (see ./course bench, row bandwidth_read), not the\n"
+        "arithmetic. No -ffast-math is needed: the reordering is written in the code, so the compiler keeps\n"
+        "IEEE rules and the result is reproducible.");
     if (opt.n == 100'000'000) {
         char nb[200];
         std::snprintf(nb, sizeof nb,
