@@ -103,8 +103,7 @@ TEST_CASE("message queue: a message of the wrong size is refused with a clear er
                          corelab::Error);
     auto raw = ipc::detail::QueueCore::open(q.name(), 16);
     const char eight[8] = {};
-    CHECK_THROWS_WITH_AS(raw.try_send(eight, sizeof eight), doctest::Contains("a message of 8 bytes"),
-                         corelab::Error);
+    CHECK_THROWS_WITH_AS(raw.try_send(eight, sizeof eight), doctest::Contains("a message of 8 bytes"), corelab::Error);
     char big[32] = {};
     CHECK_THROWS_AS(raw.try_receive(big, sizeof big), corelab::Error);
     CHECK_FALSE(q.try_receive());  // nothing got in
@@ -119,8 +118,7 @@ TEST_CASE("message queue: an existing name is never adopted and a planted object
     REQUIRE(fd >= 0);
     ::fchmod(fd, 0644);
     ::close(fd);
-    CHECK_THROWS_WITH_AS(ipc::MessageQueue<int>::open(planted), doctest::Contains("refusing to open"),
-                         corelab::Error);
+    CHECK_THROWS_WITH_AS(ipc::MessageQueue<int>::open(planted), doctest::Contains("refusing to open"), corelab::Error);
     ::unlink(("/dev/shm/" + planted).c_str());
 }
 
@@ -129,8 +127,7 @@ TEST_CASE("message queue: an existing name is never adopted and a planted object
 // SIGKILLed at a random instant, possibly holding the queue's lock. The
 // parent keeps polling: every iteration must end, in messages or in a clean
 // QueueBroken, and never hang.
-TEST_CASE("message queue: fault storm of 300 children SIGKILLed while hammering the queue" *
-          doctest::timeout(240)) {
+TEST_CASE("message queue: fault storm of 300 children SIGKILLed while hammering the queue" * doctest::timeout(240)) {
     std::mt19937 random(12345);
     int broken = 0;
     int clean = 0;

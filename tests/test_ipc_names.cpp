@@ -36,8 +36,7 @@ TEST_CASE("ipc names: corelab.pid.purpose.random and parsed back") {
     }
 }
 
-TEST_CASE("ipc names: a segment left by a SIGKILLed process is swept and a live one is kept" *
-          doctest::timeout(30)) {
+TEST_CASE("ipc names: a segment left by a SIGKILLed process is swept and a live one is kept" * doctest::timeout(30)) {
     const auto live = ipc::SharedArray<int>::create(10, "live_test");  // ours: its owner runs
     int fds[2];
     REQUIRE(::pipe(fds) == 0);

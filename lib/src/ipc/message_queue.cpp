@@ -45,9 +45,11 @@ QueueCore QueueCore::create(std::string name, std::size_t capacity, std::size_t 
     const std::size_t bytes = capacity * ((message_size + 15) / 16 * 16 + 64) + 65536;
     check_room(bytes, "message queue '" + name + "'");
     QueueCore q;
+    const HoldSignals hold;  // until it is tracked
     try {
         // create the queue: create_only (never adopt an existing one), mode 0600
-        q.impl_ = std::make_unique<Impl>(bip::create_only, name.c_str(), capacity, message_size, bip::permissions(0600));
+        q.impl_ =
+            std::make_unique<Impl>(bip::create_only, name.c_str(), capacity, message_size, bip::permissions(0600));
     } catch (const bip::interprocess_exception& e) {
         if (e.get_error_code() == bip::already_exists_error) {
             throw Error("message queue '" + name + "' already exists: refusing to use an object someone else made");
@@ -140,8 +142,8 @@ void QueueCore::check_size(std::size_t size, const char* what) const {
 
 void QueueCore::fail(const std::exception& e) {
     broken_ = true;
-    throw QueueBroken("message queue '" + name_ + "' is unusable: a process died while holding its lock (" +
-                      e.what() + "); it is no longer touched and is removed by its creator");
+    throw QueueBroken("message queue '" + name_ + "' is unusable: a process died while holding its lock (" + e.what() +
+                      "); it is no longer touched and is removed by its creator");
 }
 
 bool QueueCore::try_send(const void* message, std::size_t size) {

@@ -2,13 +2,13 @@
 // signal handler's tables (fixed arrays and atomics: a handler may not allocate).
 #include "corelab/ipc/names.hpp"
 
-#include <dirent.h>        // opendir, readdir
-#include <signal.h>        // sigaction, kill, raise
-#include <sys/random.h>    // getrandom
-#include <sys/stat.h>      // lstat
-#include <sys/statvfs.h>   // statvfs
-#include <sys/wait.h>      // waitpid
-#include <unistd.h>        // getpid, unlink
+#include <dirent.h>       // opendir, readdir
+#include <signal.h>       // sigaction, kill, raise
+#include <sys/random.h>   // getrandom
+#include <sys/stat.h>     // lstat
+#include <sys/statvfs.h>  // statvfs
+#include <sys/wait.h>     // waitpid
+#include <unistd.h>       // getpid, unlink
 
 #include <atomic>   // std::atomic
 #include <cerrno>   // errno
@@ -185,6 +185,18 @@ void install_signal_cleanup() {
             ::sigaction(sig, &act, nullptr);
         }
     });
+}
+
+HoldSignals::HoldSignals() noexcept {
+    sigset_t hold;
+    ::sigemptyset(&hold);
+    ::sigaddset(&hold, SIGINT);
+    ::sigaddset(&hold, SIGTERM);
+    ::sigprocmask(SIG_BLOCK, &hold, &old_);
+}
+
+HoldSignals::~HoldSignals() {
+    ::sigprocmask(SIG_SETMASK, &old_, nullptr);
 }
 
 void track_name(const std::string& name) {

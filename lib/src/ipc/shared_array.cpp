@@ -10,6 +10,7 @@
 #include <cstdint>                                      // std::uint64_t
 #include <cstring>                                      // std::strerror
 #include <limits>                                       // std::numeric_limits
+#include <optional>                                     // std::optional
 
 #include "corelab/error.hpp"      // Error
 #include "corelab/ipc/names.hpp"  // check_room, track_name, remove_stale_once
@@ -57,6 +58,7 @@ Segment Segment::create(std::string name, std::size_t element_size, std::size_t 
     check_room(bytes, "shared memory '" + name + "'");
 
     // create the object: create_only (never adopt an existing one), mode 0600
+    std::optional<HoldSignals> hold(std::in_place);  // until it is tracked
     bip::shared_memory_object shm;
     try {
         shm = bip::shared_memory_object(bip::create_only, name.c_str(), bip::read_write, bip::permissions(0600));
@@ -70,6 +72,7 @@ Segment Segment::create(std::string name, std::size_t element_size, std::size_t 
     s.name_ = std::move(name);
     s.creator_ = ::getpid();
     track_name(s.name_);
+    hold.reset();
     try {
         // reserve the memory now: on a full /dev/shm a plain truncate succeeds
         // and the first write kills the process with SIGBUS

@@ -14,6 +14,8 @@
 // and by ProcessWorkers.
 #pragma once
 
+#include <sys/types.h>  // pid_t
+
 #include <array>        // std::array
 #include <bit>          // std::bit_cast
 #include <chrono>       // std::chrono::microseconds
@@ -22,7 +24,6 @@
 #include <optional>     // std::optional
 #include <string>       // std::string
 #include <string_view>  // std::string_view
-#include <sys/types.h>  // pid_t
 #include <type_traits>  // std::is_trivially_copyable_v
 
 #include "corelab/error.hpp"      // Error
@@ -42,8 +43,7 @@ public:
 /// little CPU while it waits.
 class Backoff {
 public:
-    explicit Backoff(std::chrono::microseconds ceiling = std::chrono::microseconds(200)) noexcept
-        : ceiling_(ceiling) {}
+    explicit Backoff(std::chrono::microseconds ceiling = std::chrono::microseconds(200)) noexcept : ceiling_(ceiling) {}
     /// Waits a little longer than last time.
     void pause() noexcept;
     /// Starts again from the shortest wait (call it after progress).

@@ -13,6 +13,7 @@
 // SharedArray, MessageQueue and ProcessWorkers.
 #pragma once
 
+#include <signal.h>     // sigset_t
 #include <sys/types.h>  // pid_t
 
 #include <cstddef>      // std::size_t
@@ -61,6 +62,19 @@ void check_room(std::size_t bytes, const std::string& what);
 /// signal ended the process). Installed once, and only for a signal whose
 /// disposition is still the default (a program's own handler is kept).
 void install_signal_cleanup();
+
+/// Holds SIGINT and SIGTERM back for its lifetime, so that an object is
+/// never created without being tracked (the signal arrives just after).
+class HoldSignals {
+public:
+    HoldSignals() noexcept;
+    ~HoldSignals();
+    HoldSignals(const HoldSignals&) = delete;
+    HoldSignals& operator=(const HoldSignals&) = delete;
+
+private:
+    sigset_t old_;
+};
 
 /// Tracks a name this process created, for the signal handler. Throws
 /// corelab::Error when too many are tracked at once.
