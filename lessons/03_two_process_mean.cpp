@@ -135,8 +135,8 @@ void lesson(const corelab::LessonOptions& opt) {
 
     // check every result against the serial loop: only rounding may differ
     std::string costs =
-        "\nhow the data reached the children:\n  row                  faults/child   memory added     rss as top sums "
-        "it\n";
+        "\nhow the data reached the children:\n"
+        "  row                  faults/child   memory added     rss as top sums it\n";
     const double seg = static_cast<double>(opt.n * sizeof(double));
     const struct {
         const char* name;
