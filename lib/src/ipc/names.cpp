@@ -1,0 +1,249 @@
+// Implementation of corelab/ipc/names.hpp: names, the stale sweep, and the
+// signal handler's tables (fixed arrays and atomics: a handler may not allocate).
+#include "corelab/ipc/names.hpp"
+
+#include <dirent.h>       // opendir, readdir
+#include <signal.h>       // sigaction, kill, raise
+#include <sys/random.h>   // getrandom
+#include <sys/stat.h>     // lstat
+#include <sys/statvfs.h>  // statvfs
+#include <sys/wait.h>     // waitpid
+#include <unistd.h>       // getpid, unlink
+
+#include <atomic>   // std::atomic
+#include <cerrno>   // errno
+#include <cstdio>   // std::snprintf
+#include <cstring>  // std::strcmp, std::strerror
+#include <mutex>    // std::once_flag
+#include <random>   // std::random_device
+
+#include "corelab/error.hpp"  // Error
+
+namespace corelab::ipc {
+namespace {
+
+// One tracked object or child. state: 0 free, 1 being written, 2 in use.
+struct NameSlot {
+    std::atomic<int> state{0};
+    pid_t owner = 0;
+    char path[256] = {};
+};
+struct ChildSlot {
+    std::atomic<int> state{0};
+    pid_t owner = 0;
+    pid_t pid = 0;
+};
+NameSlot g_names[256];
+ChildSlot g_children[1024];
+
+template <class Slot, std::size_t N, class Fill>
+bool claim_slot(Slot (&slots)[N], Fill fill) {
+    for (Slot& s : slots) {
+        int expected = 0;
+        if (s.state.compare_exchange_strong(expected, 1, std::memory_order_acquire)) {
+            s.owner = ::getpid();
+            fill(s);
+            s.state.store(2, std::memory_order_release);
+            return true;
+        }
+    }
+    return false;
+}
+
+// The handler: only async-signal-safe calls (kill, waitpid, unlink, sigaction, raise).
+void on_signal(int sig) {
+    const int saved = errno;
+    const pid_t self = ::getpid();
+    for (ChildSlot& c : g_children) {
+        if (c.state.load(std::memory_order_acquire) == 2 && c.owner == self) ::kill(c.pid, SIGKILL);
+    }
+    for (ChildSlot& c : g_children) {
+        if (c.state.load(std::memory_order_acquire) == 2 && c.owner == self) {
+            while (::waitpid(c.pid, nullptr, 0) < 0 && errno == EINTR) {
+            }
+        }
+    }
+    for (NameSlot& s : g_names) {
+        if (s.state.load(std::memory_order_acquire) == 2 && s.owner == self) ::unlink(s.path);
+    }
+    // Die of the same signal, so the parent (or the shell: status 130) sees it.
+    struct sigaction dfl {};
+    dfl.sa_handler = SIG_DFL;
+    ::sigemptyset(&dfl.sa_mask);
+    ::sigaction(sig, &dfl, nullptr);
+    sigset_t set;
+    ::sigemptyset(&set);
+    ::sigaddset(&set, sig);
+    ::sigprocmask(SIG_UNBLOCK, &set, nullptr);
+    ::raise(sig);
+    errno = saved;
+}
+
+bool valid_purpose(std::string_view purpose) {
+    if (purpose.empty() || purpose.size() > 64) return false;
+    for (char c : purpose) {
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_')) return false;
+    }
+    return true;
+}
+
+std::string shm_path(const std::string& name) {
+    return std::string(shm_directory) + "/" + name;
+}
+
+}  // namespace
+
+std::string make_name(std::string_view purpose) {
+    if (!valid_purpose(purpose)) {
+        throw Error("IPC name purpose '" + std::string(purpose) +
+                    "' must be 1 to 64 lower-case letters, digits or '_'");
+    }
+    unsigned char bytes[8];
+    if (::getrandom(bytes, sizeof bytes, 0) != static_cast<ssize_t>(sizeof bytes)) {
+        std::random_device rd;
+        for (auto& b : bytes) b = static_cast<unsigned char>(rd());
+    }
+    char hex[17];
+    for (std::size_t i = 0; i < sizeof bytes; ++i) std::snprintf(hex + 2 * i, 3, "%02x", bytes[i]);
+    return std::string(name_prefix) + std::to_string(::getpid()) + "." + std::string(purpose) + "." + hex;
+}
+
+std::optional<NameParts> parse_name(std::string_view name) {
+    if (name.substr(0, name_prefix.size()) != name_prefix) return std::nullopt;
+    name.remove_prefix(name_prefix.size());
+    const auto dot1 = name.find('.');
+    const auto dot2 = dot1 == std::string_view::npos ? dot1 : name.find('.', dot1 + 1);
+    if (dot2 == std::string_view::npos || name.find('.', dot2 + 1) != std::string_view::npos) return std::nullopt;
+    const std::string_view pid_text = name.substr(0, dot1);
+    if (pid_text.empty() || pid_text.size() > 9) return std::nullopt;
+    NameParts parts;
+    for (char c : pid_text) {
+        if (c < '0' || c > '9') return std::nullopt;
+        parts.pid = parts.pid * 10 + (c - '0');
+    }
+    parts.purpose = std::string(name.substr(dot1 + 1, dot2 - dot1 - 1));
+    parts.random = std::string(name.substr(dot2 + 1));
+    if (parts.pid <= 0 || !valid_purpose(parts.purpose) || parts.random.empty()) return std::nullopt;
+    return parts;
+}
+
+std::vector<std::string> remove_stale() {
+    std::vector<std::string> removed;
+    DIR* dir = ::opendir(shm_directory);
+    if (dir == nullptr) return removed;
+    const uid_t me = ::geteuid();
+    while (const dirent* entry = ::readdir(dir)) {
+        const std::string name = entry->d_name;
+        const auto parts = parse_name(name);
+        if (!parts || parts->pid == ::getpid()) continue;
+        struct stat st {};
+        const std::string path = shm_path(name);
+        if (::lstat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != me) continue;
+        // ESRCH: no such process. EPERM means it runs (as someone else): keep.
+        if (::kill(parts->pid, 0) == 0 || errno != ESRCH) continue;
+        if (::unlink(path.c_str()) == 0) removed.push_back(name);
+    }
+    ::closedir(dir);
+    return removed;
+}
+
+void remove_stale_once() {
+    static std::once_flag once;
+    std::call_once(once, [] { (void)remove_stale(); });
+}
+
+void check_room(std::size_t bytes, const std::string& what) {
+    struct statvfs fs {};
+    if (::statvfs(shm_directory, &fs) != 0) {
+        throw Error(std::string("cannot create ") + what + ": " + shm_directory + " is not usable (" +
+                    std::strerror(errno) + "); POSIX shared memory needs a tmpfs mounted there");
+    }
+    const unsigned long long free_bytes = static_cast<unsigned long long>(fs.f_bavail) * fs.f_frsize;
+    if (bytes > free_bytes) {
+        char text[320];
+        std::snprintf(text, sizeof text,
+                      "%s needs %.1f MB but %s has only %.1f MB free: use a smaller --n, remove stale objects "
+                      "(./course clean-ipc) or give it more room (docker run --shm-size=2g)",
+                      what.c_str(), static_cast<double>(bytes) / 1e6, shm_directory,
+                      static_cast<double>(free_bytes) / 1e6);
+        throw Error(text);
+    }
+}
+
+void install_signal_cleanup() {
+    static std::once_flag once;
+    std::call_once(once, [] {
+        for (int sig : {SIGINT, SIGTERM}) {
+            struct sigaction old {};
+            if (::sigaction(sig, nullptr, &old) != 0) continue;
+            if ((old.sa_flags & SA_SIGINFO) != 0 || old.sa_handler != SIG_DFL) continue;  // keep theirs
+            struct sigaction act {};
+            act.sa_handler = on_signal;
+            ::sigemptyset(&act.sa_mask);
+            ::sigaddset(&act.sa_mask, SIGINT);  // one cleanup at a time
+            ::sigaddset(&act.sa_mask, SIGTERM);
+            ::sigaction(sig, &act, nullptr);
+        }
+    });
+}
+
+HoldSignals::HoldSignals() noexcept {
+    sigset_t hold;
+    ::sigemptyset(&hold);
+    ::sigaddset(&hold, SIGINT);
+    ::sigaddset(&hold, SIGTERM);
+    ::sigprocmask(SIG_BLOCK, &hold, &old_);
+}
+
+HoldSignals::~HoldSignals() {
+    ::sigprocmask(SIG_SETMASK, &old_, nullptr);
+}
+
+void track_name(const std::string& name) {
+    const std::string path = shm_path(name);
+    if (path.size() >= sizeof(NameSlot::path)) throw Error("IPC name too long: " + name);
+    if (!claim_slot(g_names, [&](NameSlot& s) { std::memcpy(s.path, path.c_str(), path.size() + 1); })) {
+        throw Error("too many IPC objects at once (" + std::to_string(std::size(g_names)) +
+                    "): remove some before creating '" + name + "'");
+    }
+}
+
+void untrack_name(const std::string& name) noexcept {
+    const std::string path = shm_path(name);
+    const pid_t self = ::getpid();
+    for (NameSlot& s : g_names) {
+        if (s.state.load(std::memory_order_acquire) == 2 && s.owner == self && std::strcmp(s.path, path.c_str()) == 0) {
+            s.state.store(0, std::memory_order_release);
+            return;
+        }
+    }
+}
+
+void track_child(pid_t child) {
+    if (!claim_slot(g_children, [&](ChildSlot& s) { s.pid = child; })) {
+        throw Error("too many worker processes at once (" + std::to_string(std::size(g_children)) + ")");
+    }
+}
+
+void untrack_child(pid_t child) noexcept {
+    const pid_t self = ::getpid();
+    for (ChildSlot& s : g_children) {
+        if (s.state.load(std::memory_order_acquire) == 2 && s.owner == self && s.pid == child) {
+            s.state.store(0, std::memory_order_release);
+            return;
+        }
+    }
+}
+
+unsigned live_threads() {
+    DIR* dir = ::opendir("/proc/self/task");
+    if (dir == nullptr) return 0;
+    unsigned count = 0;
+    while (const dirent* entry = ::readdir(dir)) {
+        if (entry->d_name[0] != '.') ++count;
+    }
+    ::closedir(dir);
+    return count;
+}
+
+}  // namespace corelab::ipc

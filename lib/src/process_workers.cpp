@@ -1,0 +1,246 @@
+// Implementation of corelab/process_workers.hpp: fork, poll, reap.
+#include "corelab/process_workers.hpp"
+
+#include <signal.h>        // sigprocmask, kill, signal
+#include <sys/prctl.h>     // prctl(PR_SET_PDEATHSIG)
+#include <sys/resource.h>  // getrusage
+#include <sys/wait.h>      // waitpid
+#include <unistd.h>        // fork, _exit, getppid
+
+#include <cerrno>   // errno
+#include <cstring>  // std::strerror, sigabbrev_np
+#include <fstream>  // std::ifstream
+#include <string>   // std::string
+
+#include "corelab/ipc/names.hpp"  // make_name, track_child, live_threads
+
+namespace corelab {
+namespace {
+
+// Threads a process may run and still fork safely: itself (and, under
+// ThreadSanitizer, the sanitizer's own background thread).
+#if defined(__SANITIZE_THREAD__)
+constexpr unsigned allowed_threads = 2;
+#else
+constexpr unsigned allowed_threads = 1;
+#endif
+
+std::string signal_name(int sig) {
+    if (const char* abbrev = ::sigabbrev_np(sig)) return std::string("SIG") + abbrev;
+    return "signal " + std::to_string(sig);
+}
+
+std::string who(unsigned k, pid_t pid) {
+    return "worker " + std::to_string(k) + " (pid " + std::to_string(pid) + ")";
+}
+
+ipc::detail::QueueCore results_queue(unsigned workers, std::size_t message_size) {
+    // Forking copies the whole memory of the process but only the thread that
+    // calls fork(): a lock another thread holds stays held forever in the child.
+    const unsigned threads = ipc::live_threads();
+    if (threads > allowed_threads) {
+        throw Error("cannot fork worker processes: this process runs " + std::to_string(threads) +
+                    " threads, and a forked child would inherit locks held by threads it does not have. "
+                    "Start the processes before any thread (or use ThreadWorkers)");
+    }
+    return ipc::detail::QueueCore::create(ipc::make_name("results"), workers, message_size);
+}
+
+std::size_t kilobytes_field(const char* path, const std::string& key) {
+    std::ifstream in(path);
+    std::size_t total = 0;
+    for (std::string line; std::getline(in, line);) {
+        if (line.compare(0, key.size(), key) == 0) total += std::stoull(line.substr(key.size())) * 1024;
+    }
+    return total;
+}
+
+}  // namespace
+
+ProcessUsage process_usage() {
+    ProcessUsage usage;
+    rusage ru{};
+    if (::getrusage(RUSAGE_SELF, &ru) == 0) usage.minor_faults = ru.ru_minflt;
+    usage.rss_bytes = kilobytes_field("/proc/self/status", "VmRSS:");
+    usage.peak_rss_bytes = kilobytes_field("/proc/self/status", "VmHWM:");
+    usage.private_bytes = kilobytes_field("/proc/self/smaps_rollup", "Private_Clean:") +
+                          kilobytes_field("/proc/self/smaps_rollup", "Private_Dirty:");
+    return usage;
+}
+
+ProcessWorkers::ProcessWorkers(unsigned workers, ProcessOptions options) : workers_(workers), options_(options) {
+    if (workers == 0) throw Error("ProcessWorkers needs at least one worker");
+}
+
+namespace detail {
+
+ProcessRun::ProcessRun(unsigned workers, const ProcessOptions& options, std::size_t message_size)
+    : workers_(workers),
+      options_(options),
+      message_size_(message_size),
+      queue_(results_queue(workers, message_size)),
+      pids_(workers, 0),
+      reaped_(workers, false),
+      parent_(::getpid()) {}
+
+ProcessRun::~ProcessRun() {
+    abort_all();
+}
+
+bool ProcessRun::fork_worker(unsigned k) {
+    // Hold SIGINT/SIGTERM until the child is tracked, so the parent's handler
+    // never misses a child it must stop.
+    sigset_t stop, old;
+    ::sigemptyset(&stop);
+    ::sigaddset(&stop, SIGINT);
+    ::sigaddset(&stop, SIGTERM);
+    ::sigprocmask(SIG_BLOCK, &stop, &old);
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+        // in the child: die with the parent, leave Ctrl-C to the parent
+        ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (::getppid() != parent_) ::_exit(71);  // the parent died before prctl
+        ::signal(SIGINT, SIG_IGN);
+        ::signal(SIGTERM, SIG_DFL);
+        ::sigprocmask(SIG_SETMASK, &old, nullptr);
+        return true;
+    }
+    if (pid < 0) {
+        const int err = errno;
+        ::sigprocmask(SIG_SETMASK, &old, nullptr);
+        abort_all();
+        throw Error("cannot fork worker " + std::to_string(k) + ": " + std::strerror(err) +
+                    " (too many processes? use fewer --workers)");
+    }
+    pids_[k] = pid;
+    try {
+        ipc::track_child(pid);
+    } catch (...) {
+        ::sigprocmask(SIG_SETMASK, &old, nullptr);
+        abort_all();
+        throw;
+    }
+    ::sigprocmask(SIG_SETMASK, &old, nullptr);
+    return false;
+}
+
+void ProcessRun::child_send(const void* message) noexcept {
+    // The queue has room for every worker's message, so this succeeds at
+    // once unless the parent is gone; poll, never wait inside the queue.
+    try {
+        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+        for (ipc::Backoff backoff; !queue_.try_send(message, message_size_); backoff.pause()) {
+            if (std::chrono::steady_clock::now() >= deadline) ::_exit(70);
+        }
+    } catch (...) {
+        ::_exit(70);
+    }
+    ::_exit(0);
+}
+
+void ProcessRun::collect(const std::function<void(const void*)>& on_result) {
+    std::vector<unsigned char> buffer(message_size_);
+    std::vector<bool> answered(workers_, false);
+    unsigned received = 0;
+    unsigned reaped = 0;
+    std::optional<std::pair<unsigned, std::string>> failure;
+    std::string broken;  // why the queue is unusable, once it is
+    const auto start = std::chrono::steady_clock::now();
+
+    // take every message waiting in the queue; true if there was one
+    const auto drain = [&] {
+        bool any = false;
+        while (!failure && broken.empty()) {
+            try {
+                if (!queue_.try_receive(buffer.data(), message_size_)) break;
+            } catch (const ipc::QueueBroken& e) {
+                broken = e.what();  // a child died holding the lock: waitpid names it
+                break;
+            }
+            any = true;
+            MessageHead head;
+            std::memcpy(&head, buffer.data(), sizeof head);
+            if (head.worker >= workers_ || answered[head.worker]) {
+                failure.emplace(0, "a worker sent a message for worker " + std::to_string(head.worker) +
+                                       ", which is not one that is still due");
+                break;
+            }
+            answered[head.worker] = true;
+            ++received;
+            if (head.failed != 0) {
+                head.error[sizeof head.error - 1] = '\0';
+                failure.emplace(head.worker, who(head.worker, pids_[head.worker]) + " failed: " + head.error);
+            } else {
+                on_result(buffer.data());
+            }
+        }
+        return any;
+    };
+
+    ipc::Backoff backoff(options_.poll_ceiling);
+    while (!failure && (received < workers_ || reaped < workers_)) {
+        bool progress = drain();
+        // reap every child that ended, and say how it ended
+        for (unsigned k = 0; k < workers_ && !failure; ++k) {
+            if (reaped_[k]) continue;
+            int status = 0;
+            const pid_t r = ::waitpid(pids_[k], &status, WNOHANG);
+            if (r == 0 || (r < 0 && errno == EINTR)) continue;
+            reaped_[k] = true;
+            ++reaped;
+            ipc::untrack_child(pids_[k]);
+            progress = true;
+            if (r < 0) {
+                failure.emplace(k, who(k, pids_[k]) + " could not be waited for: " + std::strerror(errno));
+            } else if (WIFSIGNALED(status)) {
+                failure.emplace(k, who(k, pids_[k]) + " was killed by " + signal_name(WTERMSIG(status)) +
+                                       " while computing its part");
+            } else if (WEXITSTATUS(status) != 0) {
+                failure.emplace(k, who(k, pids_[k]) + " exited with status " + std::to_string(WEXITSTATUS(status)) +
+                                       (WEXITSTATUS(status) == 70 ? " (it could not send its result)" : ""));
+            } else if (!answered[k]) {
+                drain();  // it sent before it exited: the message is in the queue
+                if (!answered[k] && !failure) {
+                    failure.emplace(k, who(k, pids_[k]) + " exited without sending its result" +
+                                           (broken.empty() ? "" : ": " + broken));
+                }
+            }
+        }
+        if (!failure && options_.timeout.count() > 0 && std::chrono::steady_clock::now() - start >= options_.timeout) {
+            for (unsigned k = 0; k < workers_; ++k) {
+                if (!reaped_[k] || !answered[k]) {
+                    failure.emplace(k, who(k, pids_[k]) + " did not finish within " +
+                                           std::to_string(options_.timeout.count()) +
+                                           " ms and was killed with SIGKILL");
+                    break;
+                }
+            }
+        }
+        if (progress) {
+            backoff.reset();
+        } else if (!failure) {
+            backoff.pause();
+        }
+    }
+    if (failure) {
+        abort_all();  // stop the others; every child is reaped before we throw
+        throw WorkerError(failure->first, failure->second);
+    }
+}
+
+void ProcessRun::abort_all() noexcept {
+    if (::getpid() != parent_) return;
+    for (unsigned k = 0; k < workers_; ++k) {
+        if (pids_[k] > 0 && !reaped_[k]) ::kill(pids_[k], SIGKILL);
+    }
+    for (unsigned k = 0; k < workers_; ++k) {
+        if (pids_[k] <= 0 || reaped_[k]) continue;
+        while (::waitpid(pids_[k], nullptr, 0) < 0 && errno == EINTR) {
+        }
+        reaped_[k] = true;
+        ipc::untrack_child(pids_[k]);
+    }
+}
+
+}  // namespace detail
+}  // namespace corelab

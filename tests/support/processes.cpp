@@ -1,0 +1,119 @@
+// Test support: /proc and /dev/shm scans, a job in its own process group.
+#include "support/processes.hpp"
+
+#include <dirent.h>    // opendir
+#include <fcntl.h>     // open
+#include <signal.h>    // kill
+#include <sys/wait.h>  // waitpid
+#include <unistd.h>    // fork, setpgid, execv
+
+#include <cerrno>     // errno
+#include <fstream>    // std::ifstream
+#include <sstream>    // std::istringstream
+#include <stdexcept>  // std::runtime_error
+
+namespace corelab::test {
+namespace {
+
+struct ProcStat {
+    pid_t pid = 0;
+    char state = '?';
+    pid_t ppid = 0;
+    pid_t pgrp = 0;
+};
+
+std::vector<ProcStat> all_processes() {
+    std::vector<ProcStat> result;
+    DIR* dir = ::opendir("/proc");
+    if (dir == nullptr) return result;
+    while (const dirent* e = ::readdir(dir)) {
+        if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+        std::ifstream in(std::string("/proc/") + e->d_name + "/stat");
+        std::string line;
+        if (!std::getline(in, line)) continue;
+        // pid (comm) state ppid pgrp ...; comm may hold spaces: parse after the last ')'
+        const auto close = line.rfind(')');
+        if (close == std::string::npos) continue;
+        std::istringstream rest(line.substr(close + 1));
+        ProcStat s;
+        s.pid = static_cast<pid_t>(std::stol(line));
+        rest >> s.state >> s.ppid >> s.pgrp;
+        result.push_back(s);
+    }
+    ::closedir(dir);
+    return result;
+}
+
+}  // namespace
+
+std::vector<std::string> shm_objects_of(pid_t pid) {
+    std::vector<std::string> names;
+    const std::string prefix = "corelab." + std::to_string(pid) + ".";
+    DIR* dir = ::opendir("/dev/shm");
+    if (dir == nullptr) return names;
+    while (const dirent* e = ::readdir(dir)) {
+        if (std::string(e->d_name).rfind(prefix, 0) == 0) names.emplace_back(e->d_name);
+    }
+    ::closedir(dir);
+    return names;
+}
+
+std::vector<pid_t> live_children_of(pid_t parent) {
+    std::vector<pid_t> r;
+    for (const auto& p : all_processes()) {
+        if (p.ppid == parent && p.state != 'Z' && p.state != 'X') r.push_back(p.pid);
+    }
+    return r;
+}
+
+std::vector<pid_t> children_of(pid_t parent) {
+    std::vector<pid_t> r;
+    for (const auto& p : all_processes()) {
+        if (p.ppid == parent) r.push_back(p.pid);
+    }
+    return r;
+}
+
+std::vector<pid_t> live_group_members(pid_t group) {
+    std::vector<pid_t> r;
+    for (const auto& p : all_processes()) {
+        if (p.pgrp == group && p.state != 'Z' && p.state != 'X') r.push_back(p.pid);
+    }
+    return r;
+}
+
+pid_t start_in_own_group(const std::vector<std::string>& argv) {
+    std::vector<char*> args;
+    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    const pid_t pid = ::fork();
+    if (pid < 0) throw std::runtime_error("fork");
+    if (pid == 0) {
+        ::setpgid(0, 0);
+        const int null = ::open("/dev/null", O_WRONLY);
+        ::dup2(null, 1);
+        ::dup2(null, 2);
+        ::execv(args[0], args.data());
+        ::_exit(127);
+    }
+    ::setpgid(pid, pid);  // also here, so the group exists when we return
+    return pid;
+}
+
+Ended wait_for(pid_t pid, std::chrono::milliseconds timeout) {
+    Ended e;
+    int status = 0;
+    const bool done = eventually(
+        [&] {
+            const pid_t r = ::waitpid(pid, &status, WNOHANG);
+            return r == pid || (r < 0 && errno != EINTR);
+        },
+        timeout);
+    if (!done) return e;
+    e.ended = true;
+    if (WIFEXITED(status)) e.exit_code = WEXITSTATUS(status);
+    if (WIFSIGNALED(status)) e.signal = WTERMSIG(status);
+    return e;
+}
+
+}  // namespace corelab::test

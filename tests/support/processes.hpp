@@ -1,0 +1,55 @@
+// Test support for the IPC and process tests: who is still running, what is
+// left in /dev/shm, and a program started in its own process group.
+#pragma once
+
+#include <sys/types.h>  // pid_t
+
+#include <chrono>  // std::chrono::milliseconds
+#include <string>  // std::string
+#include <vector>  // std::vector
+
+namespace corelab::test {
+
+/// Names in /dev/shm that start with `corelab.<pid>.`.
+std::vector<std::string> shm_objects_of(pid_t pid);
+
+/// Live (not zombie) processes whose parent is `parent`.
+std::vector<pid_t> live_children_of(pid_t parent);
+
+/// All children of `parent`, zombies included.
+std::vector<pid_t> children_of(pid_t parent);
+
+/// Live (not zombie) processes in process group `group`.
+std::vector<pid_t> live_group_members(pid_t group);
+
+/// A program started with stdout and stderr sent to /dev/null, in a process
+/// group of its own (its pid is the group id), as a shell starts a job.
+pid_t start_in_own_group(const std::vector<std::string>& argv);
+
+/// How a waited-for process ended.
+struct Ended {
+    bool ended = false;  ///< false: still running after the timeout
+    int exit_code = -1;
+    int signal = 0;
+};
+
+/// Polls waitpid(pid) for at most `timeout`; never blocks longer.
+Ended wait_for(pid_t pid, std::chrono::milliseconds timeout);
+
+/// Polls `condition` every millisecond for at most `timeout`; its last value.
+template <class C>
+bool eventually(C condition, std::chrono::milliseconds timeout);
+
+}  // namespace corelab::test
+
+#include <thread>  // std::this_thread::sleep_for
+
+template <class C>
+bool corelab::test::eventually(C condition, std::chrono::milliseconds timeout) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (!condition()) {
+        if (std::chrono::steady_clock::now() >= deadline) return condition();
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    return true;
+}

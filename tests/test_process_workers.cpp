@@ -1,0 +1,209 @@
+// Tests of corelab/process_workers.hpp: results equal the serial ones for many
+// sizes and worker counts, and real faults (a throw, abort(), exit(42), a
+// SIGKILL from outside, a hang) end in a WorkerError that names the worker,
+// with no child, no zombie and nothing of ours left in /dev/shm.
+#include <doctest/doctest.h>
+#include <signal.h>    // kill
+#include <sys/wait.h>  // waitpid
+#include <unistd.h>    // fork, getpid
+
+#include <atomic>     // std::atomic
+#include <chrono>     // std::chrono
+#include <csignal>    // std::signal
+#include <cstdlib>    // std::abort
+#include <stdexcept>  // std::runtime_error
+#include <string>     // std::string
+#include <thread>     // std::thread
+#include <vector>     // std::vector
+
+#include "corelab/error.hpp"
+#include "corelab/ipc/shared_array.hpp"
+#include "corelab/process_workers.hpp"
+#include "corelab/reduce.hpp"
+#include "support/processes.hpp"
+
+using corelab::ProcessWorkers;
+using corelab::WorkerError;
+using namespace std::chrono_literals;
+
+namespace {
+
+// Nothing left behind: no child (live or zombie), no IPC object of ours.
+void check_clean() {
+    CHECK(corelab::test::children_of(::getpid()).empty());
+    CHECK(corelab::test::shm_objects_of(::getpid()).empty());
+}
+
+// Runs `fn` in `workers` processes and returns the WorkerError it must throw.
+template <class F>
+WorkerError failure_of(unsigned workers, F fn, corelab::ProcessOptions options = {}) {
+    ProcessWorkers pool(workers, options);
+    try {
+        (void)pool.run(fn);
+    } catch (const WorkerError& e) {
+        return e;
+    }
+    FAIL("run() did not throw");
+    return WorkerError(99, "");
+}
+
+}  // namespace
+
+TEST_CASE("process workers: zero workers is an error") {
+    CHECK_THROWS_AS(ProcessWorkers(0), corelab::Error);
+    CHECK(ProcessWorkers(3).size() == 3);
+}
+
+TEST_CASE("process workers: results come back in worker order" * doctest::timeout(60)) {
+    for (unsigned workers : {1u, 2u, 3u, 7u}) {
+        ProcessWorkers pool(workers);
+        struct Who {
+            unsigned first;
+            pid_t second;
+        };
+        const auto pids = pool.run([](unsigned k) { return Who{k, ::getpid()}; });
+        REQUIRE(pids.size() == workers);
+        for (unsigned k = 0; k < workers; ++k) {
+            CHECK(pids[k].first == k);
+            CHECK(pids[k].second != ::getpid());  // computed in another process
+        }
+    }
+    check_clean();
+}
+
+TEST_CASE("process workers: partial sums equal the serial sum for every size and worker count" *
+          doctest::timeout(120)) {
+    for (std::size_t n : {0u, 1u, 2u, 3u, 7u, 1000u, 1001u, 99'999u}) {
+        std::vector<double> data(n);
+        for (std::size_t i = 0; i < n; ++i) data[i] = static_cast<double>((i * 7919) % 1000) / 8.0;  // exact sums
+        const corelab::Partial serial = corelab::sum_loop(data);
+        for (unsigned workers : {1u, 2u, 3u, 7u}) {
+            CAPTURE(n);
+            CAPTURE(workers);
+            const std::span<const double> all(data);
+            const auto parts = ProcessWorkers(workers).run(
+                [&](unsigned k) { return corelab::sum_loop(corelab::chunk(all, k, workers)); });
+            CHECK(corelab::combine(parts) == serial);  // eighths sum exactly: equal, not approximately
+        }
+    }
+    check_clean();
+}
+
+TEST_CASE("process workers: a worker that throws is named with its message" * doctest::timeout(60)) {
+    const auto e = failure_of(3, [](unsigned k) {
+        if (k == 1) throw std::runtime_error("no data for part 1");
+        return 1.0;
+    });
+    CHECK(e.worker() == 1);
+    const std::string what = e.what();
+    CHECK(what.find("worker 1 (pid ") == 0);
+    CHECK(what.find("no data for part 1") != std::string::npos);
+    check_clean();
+}
+
+TEST_CASE("process workers: a worker that calls abort is killed by SIGABRT" * doctest::timeout(60)) {
+    const auto e = failure_of(2, [](unsigned k) {
+        if (k == 0) {
+            std::signal(SIGABRT, SIG_DFL);  // doctest's crash handler belongs to the test, not to the worker
+            std::abort();
+        }
+        return 1;
+    });
+    CHECK(e.worker() == 0);
+    CHECK(std::string(e.what()).find("was killed by SIGABRT while computing its part") != std::string::npos);
+    check_clean();
+}
+
+TEST_CASE("process workers: a worker that exits with status 42 is reported" * doctest::timeout(60)) {
+    const auto e = failure_of(2, [](unsigned k) {
+        if (k == 1) ::_exit(42);
+        return 1;
+    });
+    CHECK(e.worker() == 1);
+    CHECK(std::string(e.what()).find("exited with status 42") != std::string::npos);
+    check_clean();
+}
+
+TEST_CASE("process workers: a worker SIGKILLed from outside mid-work is reported within a second" *
+          doctest::timeout(60)) {
+    // slots: [0] worker 1's pid, [1] when the killer struck (steady clock, ns)
+    auto shared = corelab::ipc::SharedArray<long long>::create(2, "kill_test");
+    const pid_t killer = ::fork();
+    REQUIRE(killer >= 0);
+    if (killer == 0) {
+        // the killer: wait for worker 1 to start, let it work, SIGKILL it
+        const auto deadline = std::chrono::steady_clock::now() + 20s;
+        while (__atomic_load_n(&shared[0], __ATOMIC_ACQUIRE) == 0) {
+            if (std::chrono::steady_clock::now() > deadline) ::_exit(2);
+            std::this_thread::sleep_for(1ms);
+        }
+        std::this_thread::sleep_for(50ms);
+        __atomic_store_n(&shared[1], std::chrono::steady_clock::now().time_since_epoch().count(), __ATOMIC_RELEASE);
+        ::kill(static_cast<pid_t>(shared[0]), SIGKILL);
+        ::_exit(0);
+    }
+    const auto e = failure_of(2, [&](unsigned k) {
+        if (k == 1) {
+            __atomic_store_n(&shared[0], static_cast<long long>(::getpid()), __ATOMIC_RELEASE);
+            const auto until = std::chrono::steady_clock::now() + 30s;  // "work" until killed
+            while (std::chrono::steady_clock::now() < until) {
+            }
+        }
+        return 1;
+    });
+    const auto noticed = std::chrono::steady_clock::now().time_since_epoch().count();
+    int status = 0;
+    REQUIRE(::waitpid(killer, &status, 0) == killer);
+    CHECK(WIFEXITED(status));
+    CHECK(e.worker() == 1);
+    CHECK(std::string(e.what()) ==
+          "worker 1 (pid " + std::to_string(shared[0]) + ") was killed by SIGKILL while computing its part");
+    const double delay = static_cast<double>(noticed - __atomic_load_n(&shared[1], __ATOMIC_ACQUIRE)) / 1e9;
+    CHECK(delay >= 0.0);
+    CHECK(delay < 1.0);
+    shared = corelab::ipc::SharedArray<long long>::create(0, "kill_test");  // remove the first one
+    CHECK(corelab::test::children_of(::getpid()).empty());
+}
+
+TEST_CASE("process workers: a worker that never answers is killed at the timeout" * doctest::timeout(60)) {
+    corelab::ProcessOptions options;
+    options.timeout = 300ms;
+    const auto start = std::chrono::steady_clock::now();
+    const auto e = failure_of(
+        2,
+        [](unsigned k) {
+            if (k == 1) std::this_thread::sleep_for(60s);
+            return 1;
+        },
+        options);
+    const double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    CHECK(e.worker() == 1);
+    CHECK(std::string(e.what()).find("did not finish within 300 ms and was killed with SIGKILL") != std::string::npos);
+    CHECK(took >= 0.3);
+    CHECK(took < 5.0);
+    check_clean();
+}
+
+TEST_CASE("process workers: refuse to fork while other threads run" * doctest::timeout(60)) {
+    std::atomic<bool> stop{false};
+    std::thread other([&] {
+        while (!stop.load()) std::this_thread::sleep_for(1ms);
+    });
+    ProcessWorkers pool(2);
+    CHECK_THROWS_WITH_AS(pool.run([](unsigned) { return 1; }), doctest::Contains("threads"), corelab::Error);
+    stop = true;
+    other.join();
+    CHECK(pool.run([](unsigned k) { return k; }) == std::vector<unsigned>{0, 1});  // and fine once it is gone
+    check_clean();
+}
+
+TEST_CASE("process workers: process_usage counts this process's faults and memory") {
+    const auto before = corelab::process_usage();
+    std::vector<char> touched(std::size_t{16} << 20);
+    for (std::size_t i = 0; i < touched.size(); i += 4096) touched[i] = 1;
+    const auto after = corelab::process_usage();
+    CHECK(after.minor_faults > before.minor_faults);
+    CHECK(after.rss_bytes > 0);
+    CHECK(after.peak_rss_bytes >= after.rss_bytes);
+    CHECK(after.private_bytes > 0);
+}
