@@ -442,7 +442,6 @@ struct OpenResult {
     std::string reason;  // when bad
     Fd entry_dir;
     Fd file;
-    std::uint64_t size = 0;
 };
 
 // Opens dir/<name>/<hex>/output.bin without following a symlink anywhere below dir.
@@ -466,12 +465,6 @@ OpenResult open_entry(const Store& store, const CallKey& key) {
                                   : "cannot open output.bin: " + errno_text(errno);
         return r;
     }
-    struct stat st {};
-    if (::fstat(r.file.get(), &st) != 0 || !S_ISREG(st.st_mode)) {
-        r.reason = "output.bin is not a regular file";
-        return r;
-    }
-    r.size = static_cast<std::uint64_t>(st.st_size);
     r.status = Opened::ok;
     return r;
 }
@@ -502,32 +495,37 @@ std::optional<std::string> check_header_and_key(int fd, std::uint64_t size, cons
 
 }  // namespace
 
+std::string read_entry(int fd, const CallKey& key, const std::function<void(InArchive&)>& load) {
+    try {
+        struct stat st {};
+        if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) return "output.bin is not a regular file";
+        Header h{};
+        std::unique_ptr<FileSource> source;
+        if (auto bad = check_header_and_key(fd, static_cast<std::uint64_t>(st.st_size), key, h, source)) return *bad;
+        InArchive ar(*source);
+        load(ar);
+        if (source->remaining() != 0) {
+            return "the result ends " + std::to_string(source->remaining()) + " bytes before the payload";
+        }
+        if (!source->matches(h.checksum)) return "checksum mismatch (corrupted)";
+        return {};
+    } catch (const std::exception& e) {
+        const std::string what = e.what();
+        return what.empty() ? "unreadable" : what;
+    }
+}
+
 bool load_entry(const Store& store, const CallKey& key, const std::function<void(InArchive&)>& load) {
     OpenResult opened = open_entry(store, key);
     if (opened.status == Opened::miss) return false;
     std::string reason = opened.reason;
     if (opened.status == Opened::ok) {
-        try {
-            Header h{};
-            std::unique_ptr<FileSource> source;
-            if (auto bad = check_header_and_key(opened.file.get(), opened.size, key, h, source)) {
-                reason = *bad;
-            } else {
-                InArchive ar(*source);
-                load(ar);
-                if (source->remaining() != 0) {
-                    reason = "the result ends " + std::to_string(source->remaining()) + " bytes before the payload";
-                } else if (!source->matches(h.checksum)) {
-                    reason = "checksum mismatch (corrupted)";
-                } else {
-                    // A hit: mark the entry used now (least recently used go first).
-                    ::utimensat(opened.entry_dir.get(), metadata_file, nullptr, AT_SYMLINK_NOFOLLOW);
-                    if (store.verbose() >= 2) store.message("[Memory] Loading " + key.name + " from cache\n");
-                    return true;
-                }
-            }
-        } catch (const std::exception& e) {
-            reason = e.what();
+        reason = read_entry(opened.file.get(), key, load);
+        if (reason.empty()) {
+            // A hit: mark the entry used now (least recently used go first).
+            ::utimensat(opened.entry_dir.get(), metadata_file, nullptr, AT_SYMLINK_NOFOLLOW);
+            if (store.verbose() >= 2) store.message("[Memory] Loading " + key.name + " from cache\n");
+            return true;
         }
     }
     const fs::path path = entry_path(store, key);

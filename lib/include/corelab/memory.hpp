@@ -200,6 +200,10 @@ class Store;
 /// Loads the entry of `key`, calling `load` to deserialise its result.
 /// Returns false on a miss; a bad entry is reported, removed and missed.
 bool load_entry(const Store& store, const CallKey& key, const std::function<void(InArchive&)>& load);
+/// The entry reader alone (the fuzzer's target): reads `fd` as the entry file
+/// of `key` and deserialises its result with `load`. Returns why the entry
+/// cannot be used, or an empty string when it loads. Never trusts the file.
+std::string read_entry(int fd, const CallKey& key, const std::function<void(InArchive&)>& load);
 /// Prints joblib's "Calling" lines for a miss (at verbose >= 1).
 void announce_call(const Store& store, const std::string& name, const std::string& call);
 /// Writes the entry of `key` atomically and prints joblib's closing line.
