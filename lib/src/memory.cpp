@@ -8,32 +8,35 @@
 //   magic "CORELABM" | u32 format version | u32 header bytes (64) |
 //   u64 key bytes | u64 payload bytes | u64 XXH3-64 of key and payload | zeros
 // An entry is built in dir/<name>/.tmp-<pid>-<random>/ and renamed into place,
-// so a reader sees a whole entry or none. Last use is metadata.json's mtime,
-// touched by every hit (one utimensat, no rewrite).
+// so a reader sees a whole entry or none. Last use is output.bin's mtime,
+// touched by every hit (one futimens on the open file, no rewrite).
 #include "corelab/memory.hpp"
 
-#define XXH_INLINE_ALL   // header-only xxHash: no library to link, and inlined
-#include <cxxabi.h>      // abi::__cxa_demangle
-#include <dirent.h>      // opendir, readdir
-#include <fcntl.h>       // open, openat, O_NOFOLLOW, utimensat
-#include <signal.h>      // kill(pid, 0): is a writer alive
-#include <sys/random.h>  // getrandom
-#include <sys/stat.h>    // fstat, mkdirat
-#include <unistd.h>      // read, write, close, fsync
-#include <xxhash.h>      // XXH3-128 keys, XXH3-64 checksums
+#define XXH_INLINE_ALL      // header-only xxHash: no library to link, and inlined
+#include <cxxabi.h>         // abi::__cxa_demangle
+#include <dirent.h>         // opendir, readdir
+#include <fcntl.h>          // open, openat, O_NOFOLLOW, futimens
+#include <linux/openat2.h>  // open_how, RESOLVE_NO_SYMLINKS
+#include <signal.h>         // kill(pid, 0): is a writer alive
+#include <sys/random.h>     // getrandom
+#include <sys/stat.h>       // fstat, mkdirat
+#include <sys/syscall.h>    // SYS_openat2: glibc 2.36 has no wrapper
+#include <unistd.h>         // read, write, close, fsync
+#include <xxhash.h>         // XXH3-128 keys, XXH3-64 checksums
 
-#include <algorithm>  // std::sort, std::min
-#include <array>      // std::array
-#include <cerrno>     // errno
-#include <charconv>   // std::to_chars
-#include <chrono>     // std::chrono::system_clock
-#include <cstdio>     // std::snprintf
-#include <cstdlib>    // std::free
-#include <cstring>    // std::memcmp, std::memcpy, std::strerror
-#include <ctime>      // gmtime_r, strftime
-#include <iostream>   // std::cout, std::cerr
-#include <mutex>      // std::mutex
-#include <optional>   // std::optional
+#include <algorithm>      // std::sort, std::min
+#include <array>          // std::array
+#include <cerrno>         // errno
+#include <charconv>       // std::to_chars
+#include <chrono>         // std::chrono::system_clock
+#include <cstdio>         // std::snprintf
+#include <cstdlib>        // std::free
+#include <cstring>        // std::memcmp, std::memcpy, std::strerror
+#include <ctime>          // gmtime_r, strftime
+#include <iostream>       // std::cout, std::cerr
+#include <mutex>          // std::mutex
+#include <optional>       // std::optional
+#include <unordered_map>  // std::unordered_map: when each entry was last touched
 
 namespace fs = std::filesystem;
 
@@ -165,7 +168,33 @@ void write_full(int fd, const void* data, std::size_t size) {
 // destination chunk by chunk, so the hash reads them from cache).
 class FileSource final : public Source {
 public:
-    FileSource(int fd, std::uint64_t bytes) : fd_(fd), remaining_(bytes), unread_(bytes) { XXH3_64bits_reset(&hash_); }
+    explicit FileSource(int fd) : fd_(fd) { XXH3_64bits_reset(&hash_); }
+
+    // Reads the first block and learns the file's size: a short read of a
+    // regular file is its end (so a small entry costs one read and no fstat);
+    // after a full block, fstat says. Lengths in the file are only ever
+    // compared with this size, never trusted for it.
+    std::uint64_t start() {
+        buf_ = std::make_unique_for_overwrite<char[]>(buffer_bytes);
+        ssize_t got;
+        do {
+            got = ::read(fd_, buf_.get(), buffer_bytes);
+        } while (got < 0 && errno == EINTR);
+        if (got < 0) throw Error("cannot read: " + errno_text(errno));
+        len_ = static_cast<std::size_t>(got);
+        std::uint64_t size = len_;
+        if (len_ == buffer_bytes) {
+            struct stat st {};
+            if (::fstat(fd_, &st) != 0 || !S_ISREG(st.st_mode)) throw Error("output.bin is not a regular file");
+            size = static_cast<std::uint64_t>(st.st_size);
+            if (size < len_) throw Error("the file shrank while being read");
+        }
+        remaining_ = size;
+        unread_ = size - len_;
+        hash(buf_.get(), len_);
+        return size;
+    }
+
     void read(void* data, std::size_t size) override {
         if (size > remaining_) throw Error("a length field points past the end of the entry");
         auto* out = static_cast<char*>(data);
@@ -175,7 +204,7 @@ public:
         out += buffered;
         size -= buffered;
         remaining_ -= buffered;
-        if (size > buffer_bytes) {  // large: straight into the destination
+        if (size > buffer_bytes) {  // large: straight into the destination, hashed chunk by chunk
             for (std::size_t done = 0; done < size;) {
                 const std::size_t n = std::min(chunk_bytes, size - done);
                 pull(out + done, n);
@@ -185,9 +214,7 @@ public:
             return;
         }
         if (size > 0) {
-            // The buffer is sized to what the file still holds, and left uninitialised.
             len_ = static_cast<std::size_t>(std::min<std::uint64_t>(buffer_bytes, unread_));
-            if (!buf_) buf_ = std::make_unique_for_overwrite<char[]>(buffer_bytes);
             pull(buf_.get(), len_);
             std::memcpy(out, buf_.get(), size);
             pos_ = size;
@@ -199,15 +226,22 @@ public:
     bool matches(std::uint64_t checksum) const { return remaining_ == 0 && XXH3_64bits_digest(&hash_) == checksum; }
 
 private:
+    // The header (it holds the checksum) is not hashed: the first header_bytes bytes are skipped.
+    void hash(const char* p, std::size_t n) {
+        const std::size_t skip = std::min<std::uint64_t>(n, unhashed_);
+        XXH3_64bits_update(&hash_, p + skip, n - skip);
+        unhashed_ -= skip;
+    }
     void pull(char* p, std::size_t n) {
         read_full(fd_, p, n);
-        XXH3_64bits_update(&hash_, p, n);
+        hash(p, n);
         unread_ -= n;
     }
-    int fd_;
-    std::uint64_t remaining_;  // bytes the archive has not consumed
-    std::uint64_t unread_;     // bytes not yet read from the file
     static constexpr std::size_t buffer_bytes = 64 * 1024;
+    int fd_;
+    std::uint64_t remaining_ = 0;  // bytes the archive has not consumed
+    std::uint64_t unread_ = 0;     // bytes not yet read from the file
+    std::uint64_t unhashed_ = header_bytes;
     std::unique_ptr<char[]> buf_;
     std::size_t pos_ = 0, len_ = 0;
     XXH3_state_t hash_{};
@@ -299,13 +333,30 @@ std::string quote(const fs::path& p) {
 // ------------------------------------------------------------------ Store
 class Store {
 public:
-    Store(fs::path root, MemoryOptions options) : root_(std::move(root)), options_(options) {}
+    Store(fs::path root, MemoryOptions options) : root_(std::move(root)), options_(options) {
+        root_fd_ = Fd(::open(root_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+        if (!root_fd_.ok()) throw Error("cannot open the cache directory " + quote(root_) + ": " + errno_text(errno));
+    }
     const fs::path& root() const noexcept { return root_; }
+    int root_fd() const noexcept { return root_fd_.get(); }
     int verbose() const noexcept { return options_.verbose; }
     void message(const std::string& text) const {
         const std::lock_guard lock(mutex_);
         std::ostream& out = options_.out != nullptr ? *options_.out : std::cout;
         out << text << std::flush;
+    }
+    // Sets the entry's mtime to now, at most once a second per entry and
+    // process: a hot loop of hits pays no extra system call each time.
+    void touch(int fd, const std::string& entry) const {
+        const auto now = std::chrono::steady_clock::now();
+        {
+            const std::lock_guard lock(mutex_);
+            auto [it, fresh] = touched_.try_emplace(entry, now);
+            if (!fresh && now - it->second < std::chrono::seconds(1)) return;
+            it->second = now;
+            if (touched_.size() > 4096) touched_.clear();
+        }
+        ::futimens(fd, nullptr);
     }
     void warn(const std::string& text) const {
         const std::lock_guard lock(mutex_);
@@ -315,8 +366,10 @@ public:
 
 private:
     fs::path root_;
+    Fd root_fd_;
     MemoryOptions options_;
     mutable std::mutex mutex_;
+    mutable std::unordered_map<std::string, std::chrono::steady_clock::time_point> touched_;
 };
 
 MemoryTestHooks& memory_test_hooks() {
@@ -424,15 +477,17 @@ fs::path entry_path(const Store& store, const CallKey& key) {
     return store.root() / key.name / key.hex;
 }
 
-// Moves an entry aside (so no reader sees half of it), then deletes it.
+// Moves an entry aside (so no reader sees half of it), then deletes it. A
+// function directory that is a symlink (planted: the cache is 0700) is
+// unlinked itself; what it points to is never touched.
 void remove_entry(const fs::path& fn_dir, const std::string& child) {
-    const fs::path from = fn_dir / child;
-    const fs::path aside = fn_dir / temp_name();
-    if (::rename(from.c_str(), aside.c_str()) == 0) {
-        remove_tree(aside);
-    } else {
-        remove_tree(from);
+    Fd dir(::open(fn_dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (!dir.ok()) {
+        if (errno == ELOOP || errno == ENOTDIR) ::unlink(fn_dir.c_str());
+        return;
     }
+    const std::string aside = temp_name();
+    if (::renameat(dir.get(), child.c_str(), dir.get(), aside.c_str()) == 0) remove_tree(fn_dir / aside);
 }
 
 enum class Opened { ok, miss, bad };
@@ -440,41 +495,52 @@ enum class Opened { ok, miss, bad };
 struct OpenResult {
     Opened status = Opened::miss;
     std::string reason;  // when bad
-    Fd entry_dir;
     Fd file;
 };
 
-// Opens dir/<name>/<hex>/output.bin without following a symlink anywhere below dir.
+// Opens dir/<name>/<hex>/output.bin without following a symlink anywhere below
+// dir: one openat2(RESOLVE_NO_SYMLINKS) where the kernel has it (Linux 5.6),
+// else one O_NOFOLLOW open per component. O_NONBLOCK: a FIFO planted as
+// output.bin must not block the open.
 OpenResult open_entry(const Store& store, const CallKey& key) {
     OpenResult r;
-    Fd fn_dir(::open((store.root() / key.name).c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-    if (!fn_dir.ok()) return r;  // nothing stored for this function yet (or not ours: store_entry says so)
-    r.entry_dir = Fd(::openat(fn_dir.get(), key.hex.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-    if (!r.entry_dir.ok()) {
-        if (errno == ENOENT) return r;
+    const std::string rel = key.name + "/" + key.hex + "/" + output_file;
+    open_how how{};
+    how.flags = O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOFOLLOW;
+    how.resolve = RESOLVE_NO_SYMLINKS | RESOLVE_BENEATH;
+    r.file = Fd(static_cast<int>(::syscall(SYS_openat2, store.root_fd(), rel.c_str(), &how, sizeof how)));
+    if (!r.file.ok() && errno == ENOSYS) {
+        Fd fn_dir(::openat(store.root_fd(), key.name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+        Fd entry_dir(fn_dir.ok()
+                         ? ::openat(fn_dir.get(), key.hex.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+                         : -1);
+        if (entry_dir.ok()) r.file = Fd(::openat(entry_dir.get(), output_file, how.flags));
+    }
+    if (r.file.ok()) {
+        r.status = Opened::ok;
+        return r;
+    }
+    const int e = errno;
+    if (e == ENOENT) {
+        // No output.bin: a miss, unless the entry directory is there without it.
+        struct stat st {};
+        const std::string entry = key.name + "/" + key.hex;
+        if (::fstatat(store.root_fd(), entry.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) return r;
         r.status = Opened::bad;
-        r.reason = errno == ELOOP || errno == ENOTDIR ? "it is a symbolic link or not a directory"
-                                                      : "cannot open it: " + errno_text(errno);
+        r.reason = "it has no output.bin";
         return r;
     }
-    // O_NONBLOCK: a FIFO planted as output.bin must not block the open.
-    r.file = Fd(::openat(r.entry_dir.get(), output_file, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK));
     r.status = Opened::bad;
-    if (!r.file.ok()) {
-        r.reason = errno == ELOOP ? "output.bin is a symbolic link (not followed)"
-                                  : "cannot open output.bin: " + errno_text(errno);
-        return r;
-    }
-    r.status = Opened::ok;
+    r.reason = e == ELOOP ? "a symbolic link is in its path (not followed)" : "cannot open it: " + errno_text(e);
     return r;
 }
 
 // Checks the header, then the stored key; returns the reason it is bad, or
 // nothing and a source positioned at the payload.
-std::optional<std::string> check_header_and_key(int fd, std::uint64_t size, const CallKey& key, Header& h,
-                                                std::unique_ptr<FileSource>& source) {
+std::optional<std::string> check_header_and_key(FileSource& source, const CallKey& key, Header& h) {
+    const std::uint64_t size = source.start();
     if (size < header_bytes) return "the file is too short to hold a header (" + std::to_string(size) + " bytes)";
-    read_full(fd, &h, sizeof h);
+    source.read(&h, sizeof h);
     if (std::memcmp(h.magic, entry_magic, sizeof entry_magic) != 0) return "not a corelab cache entry (wrong magic)";
     if (h.version != format_version) {
         return "format version " + std::to_string(h.version) + ", this build reads " + std::to_string(format_version);
@@ -486,9 +552,8 @@ std::optional<std::string> check_header_and_key(int fd, std::uint64_t size, cons
                ") do not match the file's " + std::to_string(size) + " bytes (truncated or corrupted)";
     }
     if (h.key_bytes != key.stored.size()) return "it belongs to another call (its key differs)";
-    source = std::make_unique<FileSource>(fd, body);
     std::string stored(key.stored.size(), '\0');
-    source->read(stored.data(), stored.size());
+    source.read(stored.data(), stored.size());
     if (stored != key.stored) return "it belongs to another call (same hash, different key)";
     return std::nullopt;
 }
@@ -497,17 +562,15 @@ std::optional<std::string> check_header_and_key(int fd, std::uint64_t size, cons
 
 std::string read_entry(int fd, const CallKey& key, const std::function<void(InArchive&)>& load) {
     try {
-        struct stat st {};
-        if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) return "output.bin is not a regular file";
         Header h{};
-        std::unique_ptr<FileSource> source;
-        if (auto bad = check_header_and_key(fd, static_cast<std::uint64_t>(st.st_size), key, h, source)) return *bad;
-        InArchive ar(*source);
+        FileSource source(fd);
+        if (auto bad = check_header_and_key(source, key, h)) return *bad;
+        InArchive ar(source);
         load(ar);
-        if (source->remaining() != 0) {
-            return "the result ends " + std::to_string(source->remaining()) + " bytes before the payload";
+        if (source.remaining() != 0) {
+            return "the result ends " + std::to_string(source.remaining()) + " bytes before the payload";
         }
-        if (!source->matches(h.checksum)) return "checksum mismatch (corrupted)";
+        if (!source.matches(h.checksum)) return "checksum mismatch (corrupted)";
         return {};
     } catch (const std::exception& e) {
         const std::string what = e.what();
@@ -523,7 +586,7 @@ bool load_entry(const Store& store, const CallKey& key, const std::function<void
         reason = read_entry(opened.file.get(), key, load);
         if (reason.empty()) {
             // A hit: mark the entry used now (least recently used go first).
-            ::utimensat(opened.entry_dir.get(), metadata_file, nullptr, AT_SYMLINK_NOFOLLOW);
+            store.touch(opened.file.get(), key.name + "/" + key.hex);
             if (store.verbose() >= 2) store.message("[Memory] Loading " + key.name + " from cache\n");
             return true;
         }
@@ -580,7 +643,7 @@ void write_metadata(int dir, const CallKey& key, const std::string& call, double
                              ",\n  \"input_args\": " + json_string(call) +
                              ",\n  \"argument_bytes\": " + std::to_string(key.arg_bytes) +
                              ",\n  \"duration\": " + duration + ",\n  \"created\": " + json_string(utc_now()) +
-                             ",\n  \"last_used\": \"the modification time of this file\"\n}\n";
+                             ",\n  \"last_used\": \"the modification time of output.bin\"\n}\n";
     char head[96];
     std::snprintf(head, sizeof head, "%s %u %zu %016llx\n", metadata_magic, format_version, json.size(),
                   static_cast<unsigned long long>(XXH3_64bits(json.data(), json.size())));
@@ -692,7 +755,7 @@ std::vector<EntryInfo> list_entries(const fs::path& root) {
                 if (::lstat((info.path / file).c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
                 info.bytes += static_cast<std::uint64_t>(st.st_size);
                 const std::int64_t t = std::int64_t{st.st_mtim.tv_sec} * 1'000'000'000 + st.st_mtim.tv_nsec;
-                if (file == metadata_file || info.used_ns == 0) info.used_ns = t;
+                if (file == output_file) info.used_ns = t;  // a hit touches output.bin
             }
             entries.push_back(std::move(info));
         });
