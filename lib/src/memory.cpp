@@ -36,6 +36,8 @@
 #include <iostream>       // std::cout, std::cerr
 #include <mutex>          // std::mutex
 #include <optional>       // std::optional
+#include <system_error>   // std::system_error: no thread available
+#include <thread>         // std::thread: the second hash of a large argument
 #include <unordered_map>  // std::unordered_map: when each entry was last touched
 
 namespace fs = std::filesystem;
@@ -412,6 +414,19 @@ KeyBuilder::~KeyBuilder() = default;
 void KeyBuilder::write(const void* data, std::size_t size) {
     State& s = *state_;
     const auto* p = static_cast<const char*>(data);
+    // A large argument: the second hash runs on another core at the same time.
+    if (size >= (std::size_t{8} << 20)) {
+        try {
+            std::thread second([&] { XXH3_128bits_update(&s.second, p, size); });
+            XXH3_128bits_update(&s.primary, p, size);
+            second.join();
+            if (s.total + size <= verbatim_limit) s.verbatim.append(p, size);
+            s.total += size;
+            return;
+        } catch (const std::system_error&) {
+            // no thread to be had: hash both here
+        }
+    }
     // Both hashes take each slice while it is still in cache: one pass over memory.
     for (std::size_t done = 0; done < size;) {
         const std::size_t n = std::min<std::size_t>(size - done, 128 * 1024);
