@@ -14,18 +14,18 @@
 #include <sys/wait.h>  // waitpid
 #include <unistd.h>    // fork, pipe, _exit
 
-#include <cstdio>      // std::snprintf
 #include <cstring>     // std::memcmp
 #include <filesystem>  // std::filesystem::path
 #include <iostream>    // std::cout
 #include <string>      // std::string
 #include <vector>      // std::vector
 
-#include "corelab/cli.hpp"      // Cli, run_lesson: the shared command line
-#include "corelab/dataset.hpp"  // make_uniform: the numbers of lesson 02
-#include "corelab/memory.hpp"   // Memory: the disk cache
-#include "corelab/reduce.hpp"   // sum_fast
-#include "corelab/report.hpp"   // best_of, Report
+#include "corelab/cli.hpp"       // Cli, run_lesson: the shared command line
+#include "corelab/cpu_info.hpp"  // format_size
+#include "corelab/dataset.hpp"   // make_uniform: the numbers of lesson 02
+#include "corelab/memory.hpp"    // Memory: the disk cache
+#include "corelab/reduce.hpp"    // sum_fast
+#include "corelab/report.hpp"    // best_of, Report
 
 namespace {
 
@@ -44,20 +44,13 @@ double mean_fn(std::size_t n, std::uint64_t seed) {
     return corelab::sum_fast(corelab::make_uniform(n, seed)).mean();
 }
 
-std::string megabytes(std::size_t bytes) {
-    char text[32];
-    std::snprintf(text, sizeof text, "%.1f MB", static_cast<double>(bytes) / 1e6);
-    return text;
-}
-
-// Times `call` in a forked child (a fresh process that opens the cache itself).
+// Times `call` in a forked child: a fresh process that opens the cache itself.
 template <class F>
 corelab::Timed<double> in_new_process(F call) {
     int fds[2];
     if (::pipe(fds) != 0) throw corelab::Error("cannot create a pipe");
     const pid_t pid = ::fork();
-    if (pid == 0) {
-        ::close(fds[0]);
+    if (pid == 0) {  // the child: time one call, send {seconds, result}, never return
         double out[2] = {-1.0, 0.0};
         try {
             corelab::Stopwatch watch;
@@ -65,8 +58,7 @@ corelab::Timed<double> in_new_process(F call) {
             out[0] = watch.seconds();
         } catch (...) {
         }
-        (void)!::write(fds[1], out, sizeof out);
-        ::_exit(0);
+        ::_exit(::write(fds[1], out, sizeof out) == static_cast<ssize_t>(sizeof out) ? 0 : 1);
     }
     ::close(fds[1]);
     double in[2] = {-1.0, 0.0};
@@ -133,15 +125,15 @@ void lesson(const corelab::LessonOptions& opt) {
 
     report.say(
         "\nWhat a hit costs: hashing the arguments (XXH3, ~10 GB/s), opening the entry, checking its\n"
-        "header, key and checksum, and copying the result into memory. For a few numbers that is tens of\n"
-        "microseconds; joblib pays ~1 ms (./course bench compares both). For " +
-        megabytes(bytes) +
-        " the memory decides: a HugeArray\n"
-        "is filled in 2 MB pages, a fresh std::vector page-faults every 4 KB (see cache_hit_large_vector).\n"
+        "header, key and checksum, and copying the result into memory: a few system calls for a few\n"
+        "numbers (joblib's hit takes ~0.2 ms here: ./course bench runs both). For " +
+        corelab::format_size(bytes) +
+        " the memory decides:\n"
+        "a HugeArray is filled in 2 MB pages, a fresh std::vector page-faults every 4 KB.\n"
         "Watch for: arguments that are large to hash (they are hashed on every call), results that are\n"
         "large to load, and invalidation: change {.version} when the function's code changes, or old\n"
         "results come back. Entries live in " +
-        dir.string() + "/<function>/<key>/ (run again with --keep-cache to start from them).");
+        dir.string() + "/<function>/<key>/;\nrun again with --keep-cache to start from them.");
 
     report.baseline("compute", compute_seconds, computed);
     report.add("cache_hit", hit.seconds, hit.value);

@@ -452,6 +452,7 @@ CallKey KeyBuilder::finish() {
     std::size_t at = std::strlen(key_domain);
     key.name = read_string(at);
     key.version = read_string(at);
+    // [docs:key]
     key.hex = memory_test_hooks().constant_hash ? std::string(32, '0') : hex128(XXH3_128bits_digest(&s.primary));
     key.arg_bytes = s.total;
     key.stored = s.stored;
@@ -465,6 +466,7 @@ CallKey KeyBuilder::finish() {
         put_u64(key.stored, h.low64);
         put_u64(key.stored, h.high64);
     }
+    // [docs:end]
     return key;
 }
 
@@ -593,6 +595,7 @@ std::string read_entry(int fd, const CallKey& key, const std::function<void(InAr
     }
 }
 
+// [docs:load]
 bool load_entry(const Store& store, const CallKey& key, const std::function<void(InArchive&)>& load) {
     OpenResult opened = open_entry(store, key);
     if (opened.status == Opened::miss) return false;
@@ -612,6 +615,7 @@ bool load_entry(const Store& store, const CallKey& key, const std::function<void
     remove_entry(path.parent_path(), key.hex);
     return false;
 }
+// [docs:end]
 
 void announce_call(const Store& store, const std::string& name, const std::string& call) {
     if (store.verbose() < 1) return;
@@ -691,6 +695,7 @@ void store_entry(const Store& store, const CallKey& key, const std::string& call
             write_output(dir.get(), key, save);
             write_metadata(dir.get(), key, call, seconds);
         }
+        // [docs:rename]
         if (auto& hook = memory_test_hooks().before_rename) hook();
         // The atomic step: the entry appears whole, or (another writer was first) not at all.
         if (::renameat(fn_dir.get(), tmp.c_str(), fn_dir.get(), key.hex.c_str()) == 0) {
@@ -699,6 +704,7 @@ void store_entry(const Store& store, const CallKey& key, const std::string& call
         } else if (errno != EEXIST && errno != ENOTEMPTY) {
             throw Error("cannot rename the entry into place: " + errno_text(errno));
         }
+        // [docs:end]
     } catch (const std::exception& e) {
         store.warn("could not store the result of " + key.name + " in " + quote(fn_path) + ": " + e.what());
     }

@@ -306,6 +306,7 @@ public:
         using R = std::decay_t<std::invoke_result_t<const F&, const Args&...>>;
         static_assert(!std::is_void_v<R>, "a cached function must return a value");
         static_assert(std::is_default_constructible_v<R>, "a cached function's result must be default-constructible");
+        // [docs:call]
         const detail::CallKey key = make_key(args...);
         R loaded{};
         if (detail::load_entry(*store_, key, [&](detail::InArchive& ar) { ar(loaded); })) return loaded;
@@ -316,6 +317,7 @@ public:
         const double seconds = watch.seconds();
         detail::store_entry(*store_, key, call, seconds, [&](detail::OutArchive& ar) { ar(result); });
         return result;
+        // [docs:end]
     }
 
     /// True when a call with these arguments would load a whole, valid entry.
