@@ -14,6 +14,7 @@
 #include <xxhash.h>
 
 #include <array>       // std::array
+#include <atomic>      // std::atomic
 #include <chrono>      // std::chrono
 #include <cstdlib>     // mkdtemp
 #include <cstring>     // std::memcpy
@@ -750,4 +751,36 @@ TEST_CASE("memory: clear removes entries and only entries") {
     CHECK_FALSE(cube.check_call_in_cache(2.0));
     CHECK(fs::exists(tmp / "cache" / "notes.txt"));
     CHECK(mem.size_on_disk() == 0);
+}
+
+TEST_CASE("memory: threads of one process share a cache and large arguments hash on two cores" *
+          doctest::timeout(120)) {
+    TempDir tmp;
+    Captured cap;
+    const corelab::Memory mem{tmp / "cache", cap.options(1)};
+    std::atomic<int> calls{0};
+    auto square = mem.cache("square", [&](const std::vector<double>& x) {
+        ++calls;
+        return squares(x);
+    });
+    // 9.6 MB: over the 8 MB where the key's second hash moves to a helper thread.
+    const std::vector<std::vector<double>> inputs = {ramp(3, 1.0), ramp(5000, 2.0), ramp(1'200'000, 3.0)};
+    std::vector<std::thread> threads;
+    std::atomic<int> wrong{0};
+    for (int t = 0; t < 4; ++t) {
+        threads.emplace_back([&, t] {
+            for (int i = 0; i < 6; ++i) {
+                const auto& x = inputs[static_cast<std::size_t>(t + i) % inputs.size()];
+                if (square(x) != squares(x)) ++wrong;
+            }
+        });
+    }
+    for (auto& t : threads) t.join();
+    CHECK(wrong == 0);
+    CHECK(calls >= 3);
+    const int before = calls;
+    for (const auto& x : inputs) CHECK(square(x) == squares(x));
+    CHECK(calls == before);  // all stored now
+    CHECK(list(tmp / "cache" / "square").entries.size() == 3);
+    CHECK(cap.warnings() == 0);
 }
