@@ -784,3 +784,45 @@ TEST_CASE("memory: threads of one process share a cache and large arguments hash
     CHECK(list(tmp / "cache" / "square").entries.size() == 3);
     CHECK(cap.warnings() == 0);
 }
+
+TEST_CASE("memory: a large result is read and checksummed on two cores and its damage is caught" *
+          doctest::timeout(120)) {
+    TempDir tmp;
+    Captured cap;
+    const corelab::Memory mem{tmp / "cache", cap.options()};
+    int calls = 0;
+    // 9.6 MB of result: over the 8 MB where a helper thread hashes the chunks already read.
+    auto make = mem.cache("make", [&](std::size_t n) {
+        ++calls;
+        corelab::HugeArray<double> a(n);
+        for (std::size_t i = 0; i < n; ++i) a[i] = static_cast<double>(i) * 0.25;
+        return a;
+    });
+    constexpr std::size_t n = 1'200'000;
+    const auto right = [&](const corelab::HugeArray<double>& a) {
+        if (a.size() != n) return false;
+        for (std::size_t i = 0; i < n; ++i)
+            if (a[i] != static_cast<double>(i) * 0.25) return false;
+        return true;
+    };
+    CHECK(right(make(n)));
+    CHECK(right(make(n)));
+    CHECK(calls == 1);
+    const fs::path file = only_entry(tmp / "cache" / "make") / "output.bin";
+    const std::string whole = read_file(file);
+    std::string flipped = whole;
+    flipped[whole.size() - 3'000'000] ^= 0x10;  // in a chunk the helper hashes
+    write_file(file, flipped);
+    CHECK(right(make(n)));
+    CHECK(calls == 2);
+    CHECK(cap.warnings() == 1);
+    CHECK(cap.err.str().find("checksum mismatch") != std::string::npos);
+    std::string truncated = read_file(file);
+    truncated.resize(truncated.size() - 5'000'000);  // the lengths no longer match the size
+    write_file(file, truncated);
+    CHECK(right(make(n)));
+    CHECK(calls == 3);
+    CHECK(cap.warnings() == 2);
+    CHECK(right(make(n)));
+    CHECK(calls == 3);
+}

@@ -26,6 +26,7 @@
 
 #include <algorithm>      // std::sort, std::min
 #include <array>          // std::array
+#include <atomic>         // std::atomic: chunks read, for the hashing helper
 #include <cerrno>         // errno
 #include <charconv>       // std::to_chars
 #include <chrono>         // std::chrono::system_clock
@@ -177,15 +178,15 @@ public:
     // after a full block, fstat says. Lengths in the file are only ever
     // compared with this size, never trusted for it.
     std::uint64_t start() {
-        buf_ = std::make_unique_for_overwrite<char[]>(buffer_bytes);
         ssize_t got;
         do {
-            got = ::read(fd_, buf_.get(), buffer_bytes);
+            got = ::read(fd_, small_, sizeof small_);  // a small entry: this one read is all
         } while (got < 0 && errno == EINTR);
         if (got < 0) throw Error("cannot read: " + errno_text(errno));
+        buf_ = small_;
         len_ = static_cast<std::size_t>(got);
         std::uint64_t size = len_;
-        if (len_ == buffer_bytes) {
+        if (len_ == sizeof small_) {
             struct stat st {};
             if (::fstat(fd_, &st) != 0 || !S_ISREG(st.st_mode)) throw Error("output.bin is not a regular file");
             size = static_cast<std::uint64_t>(st.st_size);
@@ -193,7 +194,7 @@ public:
         }
         remaining_ = size;
         unread_ = size - len_;
-        hash(buf_.get(), len_);
+        hash(buf_, len_);
         return size;
     }
 
@@ -201,24 +202,30 @@ public:
         if (size > remaining_) throw Error("a length field points past the end of the entry");
         auto* out = static_cast<char*>(data);
         const std::size_t buffered = std::min(size, len_ - pos_);
-        if (buffered != 0) std::memcpy(out, buf_.get() + pos_, buffered);
+        if (buffered != 0) std::memcpy(out, buf_ + pos_, buffered);
         pos_ += buffered;
         out += buffered;
         size -= buffered;
         remaining_ -= buffered;
-        if (size > buffer_bytes) {  // large: straight into the destination, hashed chunk by chunk
-            for (std::size_t done = 0; done < size;) {
-                const std::size_t n = std::min(chunk_bytes, size - done);
-                pull(out + done, n);
-                done += n;
+        if (size > buffer_bytes) {  // large: straight into the destination
+            if (size >= parallel_bytes) {
+                pull_parallel(out, size);
+            } else {
+                for (std::size_t done = 0; done < size;) {
+                    const std::size_t n = std::min(chunk_bytes, size - done);
+                    pull(out + done, n);
+                    done += n;
+                }
             }
             remaining_ -= size;
             return;
         }
         if (size > 0) {
+            if (!heap_) heap_ = std::make_unique_for_overwrite<char[]>(buffer_bytes);
+            buf_ = heap_.get();
             len_ = static_cast<std::size_t>(std::min<std::uint64_t>(buffer_bytes, unread_));
-            pull(buf_.get(), len_);
-            std::memcpy(out, buf_.get(), size);
+            pull(buf_, len_);
+            std::memcpy(out, buf_, size);
             pos_ = size;
             remaining_ -= size;
         }
@@ -239,12 +246,54 @@ private:
         hash(p, n);
         unread_ -= n;
     }
+    // A large read: this thread reads 2 MB chunks while a helper hashes the
+    // chunks already read, so the checksum costs (nearly) no time of its own.
+    void pull_parallel(char* out, std::size_t size) {
+        std::atomic<std::size_t> ready{0};  // bytes read so far; `stop` when reading failed
+        constexpr std::size_t stop = ~std::size_t{0};
+        std::thread hasher;
+        try {
+            hasher = std::thread([&] {
+                for (std::size_t hashed = 0; hashed < size;) {
+                    ready.wait(hashed, std::memory_order_acquire);
+                    const std::size_t now = ready.load(std::memory_order_acquire);
+                    if (now == stop) return;
+                    hash(out + hashed, now - hashed);
+                    hashed = now;
+                }
+            });
+        } catch (const std::system_error&) {  // no thread to be had: read and hash here
+            for (std::size_t done = 0; done < size; done += std::min(chunk_bytes, size - done)) {
+                pull(out + done, std::min(chunk_bytes, size - done));
+            }
+            return;
+        }
+        try {
+            for (std::size_t done = 0; done < size;) {
+                const std::size_t n = std::min(chunk_bytes, size - done);
+                read_full(fd_, out + done, n);
+                done += n;
+                ready.store(done, std::memory_order_release);
+                ready.notify_one();
+            }
+        } catch (...) {
+            ready.store(stop, std::memory_order_release);
+            ready.notify_one();
+            hasher.join();
+            throw;
+        }
+        hasher.join();
+        unread_ -= size;
+    }
     static constexpr std::size_t buffer_bytes = 64 * 1024;
+    static constexpr std::size_t parallel_bytes = 8 * 1024 * 1024;
     int fd_;
     std::uint64_t remaining_ = 0;  // bytes the archive has not consumed
     std::uint64_t unread_ = 0;     // bytes not yet read from the file
     std::uint64_t unhashed_ = header_bytes;
-    std::unique_ptr<char[]> buf_;
+    char small_[4096];              // the first read lands here: no allocation for a small entry
+    std::unique_ptr<char[]> heap_;  // later reads, for entries over 4 KB
+    char* buf_ = small_;
     std::size_t pos_ = 0, len_ = 0;
     XXH3_state_t hash_{};
 };
