@@ -4,7 +4,8 @@
 // doubles with the result in a HugeArray and in a std::vector; XXH3-128
 // throughput on 80 MB alone and as the key builder runs it (two hashes).
 // Then, in the same run, joblib's Memory on the same sizes (Debian's
-// python3-joblib and python3-numpy; "not installed" otherwise), and the ratios
+// python3-joblib and python3-numpy for /usr/bin/python3, or the interpreter
+// named by CORELAB_PYTHON; "not installed" otherwise), and the ratios
 // against the goals of issue 5: >= 20x on the 3x3 hit, >= 5x on 80 MB.
 #include <benchmark/benchmark.h>  // Google Benchmark
 #include <sys/wait.h>             // WEXITSTATUS
@@ -14,7 +15,7 @@
 
 #include <algorithm>   // std::sort
 #include <cstdio>      // std::popen, std::printf
-#include <cstdlib>     // mkdtemp
+#include <cstdlib>     // mkdtemp, std::getenv
 #include <filesystem>  // std::filesystem
 #include <map>         // std::map
 #include <sstream>     // std::istringstream
@@ -161,8 +162,12 @@ std::map<std::string, std::string> run_joblib() {
         std::fputs(joblib_script, f);
         std::fclose(f);
     }
-    // Debian's python3-joblib installs for /usr/bin/python3, not for a python3 earlier on PATH.
-    const std::string python = fs::exists("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
+    // Debian's python3-joblib installs for /usr/bin/python3, not for a python3 earlier on
+    // PATH; CORELAB_PYTHON names another interpreter.
+    const char* chosen = std::getenv("CORELAB_PYTHON");
+    const std::string python = chosen != nullptr                ? chosen
+                               : fs::exists("/usr/bin/python3") ? "/usr/bin/python3"
+                                                                : "python3";
     std::FILE* p = ::popen((python + " " + script.string() + " 2>/dev/null").c_str(), "r");
     if (p == nullptr) return out;
     char line[256];
@@ -198,7 +203,7 @@ void compare(const Collector& c) {
                 "goal");
     for (const Line& l : lines) {
         const double ours = c.median(l.ours);
-        const double theirs = peer.count(l.theirs) != 0 ? std::stod(peer.at(l.theirs)) : -1;
+        const double theirs = peer.count(l.theirs) != 0 ? std::strtod(peer.at(l.theirs).c_str(), nullptr) : -1;
         if (ours <= 0 || theirs <= 0) continue;
         const double ratio = theirs / ours;
         std::printf("  %-38s %12s %14s %8.1fx %6.0fx %s\n", l.what, corelab::format_seconds(ours).c_str(),
