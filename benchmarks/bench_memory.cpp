@@ -198,7 +198,7 @@ void compare(const Collector& c) {
     };
     const Line lines[] = {{"hit, 3x3 matrix", "hit_3x3", "hit_3x3", 20.0},
                           {"hit, 80 MB of doubles (HugeArray)", "hit_80mb_huge", "hit_80mb", 5.0},
-                          {"hit, 80 MB of doubles (std::vector)", "hit_80mb_vector", "hit_80mb", 5.0}};
+                          {"hit, 80 MB of doubles (std::vector)", "hit_80mb_vector", "hit_80mb", 0.0}};
     std::printf("  %-38s %12s %14s %9s %7s\n", "", "corelab", ("joblib " + peer.at("version")).c_str(), "ratio",
                 "goal");
     for (const Line& l : lines) {
@@ -206,8 +206,13 @@ void compare(const Collector& c) {
         const double theirs = peer.count(l.theirs) != 0 ? std::strtod(peer.at(l.theirs).c_str(), nullptr) : -1;
         if (ours <= 0 || theirs <= 0) continue;
         const double ratio = theirs / ours;
-        std::printf("  %-38s %12s %14s %8.1fx %6.0fx %s\n", l.what, corelab::format_seconds(ours).c_str(),
-                    corelab::format_seconds(theirs).c_str(), ratio, l.goal, ratio >= l.goal ? "met" : "NOT met");
+        std::printf("  %-38s %12s %14s %8.1fx ", l.what, corelab::format_seconds(ours).c_str(),
+                    corelab::format_seconds(theirs).c_str(), ratio);
+        if (l.goal > 0) {
+            std::printf("%6.0fx %s\n", l.goal, ratio >= l.goal ? "met" : "NOT met");
+        } else {
+            std::printf("%7s (4 KB page faults: why large results go to a HugeArray)\n", "-");
+        }
     }
 }
 
