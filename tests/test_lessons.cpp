@@ -2,14 +2,16 @@
 // answers to bad command lines (exit 2 with a usage line, or 1 with a message;
 // never a signal, never a hang).
 #include <doctest/doctest.h>
-#include <signal.h>  // kill, killpg
+#include <signal.h>    // kill, killpg
+#include <sys/stat.h>  // chmod
 
-#include <chrono>   // std::chrono::seconds
-#include <cmath>    // std::abs
-#include <cstdlib>  // std::strtod
-#include <limits>   // std::numeric_limits
-#include <string>   // std::string
-#include <vector>   // std::vector
+#include <chrono>      // std::chrono::seconds
+#include <cmath>       // std::abs
+#include <cstdlib>     // std::strtod, mkdtemp
+#include <filesystem>  // std::filesystem
+#include <limits>      // std::numeric_limits
+#include <string>      // std::string
+#include <vector>      // std::vector
 
 #include "corelab/dataset.hpp"
 #include "corelab/reduce.hpp"
@@ -81,7 +83,7 @@ TEST_CASE("lesson 02: the table names its rows and the notebook's figure" * doct
 }
 
 TEST_CASE("lessons: bad command lines exit 2 with a usage line and impossible sizes exit 1" * doctest::timeout(60)) {
-    for (const char* name : {"01_lscpu", "02_serial_mean", "03_two_process_mean"}) {
+    for (const char* name : {"01_lscpu", "02_serial_mean", "03_two_process_mean", "05_caching"}) {
         const std::string exe = corelab::test::lesson(name);
         CAPTURE(name);
         for (std::vector<std::string> args : std::vector<std::vector<std::string>>{
@@ -214,4 +216,74 @@ TEST_CASE("lesson 03: kill -9 of the parent leaves no worker and the next run sw
     const Outcome next = run({corelab::test::lesson("03_two_process_mean"), "--n", "1000", "--repeat", "1"});
     CHECK(next.exit_code == 0);
     CHECK(corelab::test::shm_objects_of(pid).empty());
+}
+
+namespace {
+
+// A private cache directory for one lesson run, removed afterwards.
+struct CacheDir {
+    std::filesystem::path path;
+    CacheDir() {
+        std::string t = (std::filesystem::temp_directory_path() / "corelab-lesson05-XXXXXX").string();
+        REQUIRE(::mkdtemp(t.data()) != nullptr);
+        path = t;
+    }
+    ~CacheDir() {
+        std::error_code ec;
+        std::filesystem::remove_all(path, ec);
+    }
+};
+
+}  // namespace
+
+TEST_CASE("lesson 05: csv rows and every cached mean equals the library's mean" * doctest::timeout(120)) {
+    CacheDir dir;
+    const Outcome o = run({corelab::test::lesson("05_caching"), "--n", "200003", "--seed", "5", "--repeat", "2",
+                           "--format", "csv", "--cachedir", (dir.path / "c").string()});
+    CHECK(o.exit_code == 0);
+    CHECK(o.err.empty());
+    const auto rows = csv_rows(o);
+    REQUIRE(rows.size() == 5);
+    const char* names[] = {"compute", "cache_hit", "cache_hit_new_process", "cache_hit_large",
+                           "cache_hit_large_vector"};
+    for (std::size_t i = 0; i < rows.size(); ++i) CHECK(rows[i].name == names[i]);
+    CHECK(rows[0].speedup == "1");
+    const double mean = corelab::sum_fast(corelab::make_uniform(200003, 5)).mean();
+    for (std::size_t i = 0; i < 3; ++i) CHECK(std::strtod(rows[i].result.c_str(), nullptr) == mean);
+    const double large = corelab::sum_fast(corelab::make_uniform(20000, 5)).mean();
+    CHECK(std::strtod(rows[3].result.c_str(), nullptr) == large);
+    CHECK(std::strtod(rows[4].result.c_str(), nullptr) == large);
+    for (const auto& r : rows) CHECK(r.seconds >= 0.0);
+}
+
+TEST_CASE("lesson 05: the notebook's cell prints joblib's lines once and a kept cache computes nothing" *
+          doctest::timeout(120)) {
+    CacheDir dir;
+    const std::string cache = (dir.path / "c").string();
+    const std::string exe = corelab::test::lesson("05_caching");
+    const Outcome first = run({exe, "--n", "50000", "--repeat", "1", "--cachedir", cache});
+    CHECK(first.exit_code == 0);
+    const std::string cell = std::string(80, '_') +
+                             "\n[Memory] Calling square...\n"
+                             "square([[0.0, 0.0, 1.0], [1.0, 1.0, 1.0], [4.0, 2.0, 1.0]])\n" +
+                             std::string(59, '_') + "square - 0.0s, 0.0min\n";
+    CHECK(first.out.find(cell) != std::string::npos);
+    CHECK(first.out.find("[Memory] Calling square...") == first.out.rfind("[Memory] Calling square..."));
+    for (const char* s : {"cache_hit_new_process", "cache_hit_large_vector", "In[9]", "--keep-cache"}) {
+        CHECK_MESSAGE(first.out.find(s) != std::string::npos, "missing: " << s);
+    }
+    const Outcome again = run({exe, "--n", "50000", "--repeat", "1", "--cachedir", cache, "--keep-cache"});
+    CHECK(again.exit_code == 0);
+    CHECK(again.out.find("[Memory] Calling") == std::string::npos);  // every call loaded from disk
+}
+
+TEST_CASE("lesson 05: an unsafe cache directory is a clear error" * doctest::timeout(60)) {
+    CacheDir dir;
+    REQUIRE(::chmod(dir.path.c_str(), 0777) == 0);
+    const Outcome o = run({corelab::test::lesson("05_caching"), "--n", "1000", "--cachedir", dir.path.string()});
+    CHECK(o.exit_code == 1);
+    CHECK(o.signal == 0);
+    CHECK(o.err.find("error: ") == 0);
+    CHECK(o.err.find(dir.path.string()) != std::string::npos);
+    CHECK(o.err.find("other users") != std::string::npos);
 }

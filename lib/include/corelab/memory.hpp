@@ -1,0 +1,407 @@
+// corelab/memory.hpp — a disk cache of function results: joblib.Memory for C++.
+//
+// Concept: a result that took long to compute can be kept on disk and
+// returned again, even by another process, without computing it. The notebook
+// does `Memory(cachedir).cache(np.square)` (In[8]-In[9]); here
+//
+//     corelab::Memory mem{dir, {.verbose = 1}};
+//     auto square = mem.cache("square", square_fn, {.version = "1"});
+//     auto a2 = square(a);   // computes and stores; the next call loads
+//
+// The key is the function's name and version plus an XXH3-128 hash of the
+// arguments' serialised bytes. An entry is a directory dir/<name>/<key hex>/
+// holding output.bin (header, full key, result) and metadata.json. Entries are
+// written to a temporary directory and renamed into place, so a crash leaves
+// nothing that loads; every load checks magic, version, lengths, key and
+// checksum, and a bad entry is reported, removed and computed again. Unlike
+// joblib's pickles, loading only ever reads data: it never runs code.
+// Large results load fastest as HugeArray (2 MB pages). Used by lesson 05.
+#pragma once
+
+#include <cereal/cereal.hpp>         // OutputArchive, InputArchive, SizeTag, BinaryData
+#include <cereal/types/array.hpp>    // std::array
+#include <cereal/types/string.hpp>   // std::string
+#include <cereal/types/tuple.hpp>    // std::tuple
+#include <cereal/types/utility.hpp>  // std::pair
+#include <cereal/types/vector.hpp>   // std::vector
+#include <cstddef>                   // std::size_t
+#include <cstdint>                   // std::uint64_t
+#include <filesystem>                // std::filesystem::path
+#include <functional>                // std::function, std::invoke
+#include <iosfwd>                    // std::ostream
+#include <memory>                    // std::shared_ptr, std::unique_ptr
+#include <string>                    // std::string
+#include <string_view>               // std::string_view
+#include <tuple>                     // std::tuple_size, std::apply
+#include <type_traits>               // std::invoke_result_t, std::decay_t
+#include <typeinfo>                  // typeid: the name of a type with no readable form
+#include <utility>                   // std::move
+#include <vector>                    // std::vector
+
+#include "corelab/error.hpp"       // Error
+#include "corelab/huge_array.hpp"  // HugeArray: large results in 2 MB pages
+#include "corelab/report.hpp"      // Stopwatch
+
+namespace corelab {
+
+/// How a Memory talks.
+struct MemoryOptions {
+    int verbose = 1;              ///< 0 silent; 1 joblib's lines on a miss; 2 also a line on a hit
+    std::ostream* out = nullptr;  ///< where messages go (nullptr: std::cout)
+    std::ostream* err = nullptr;  ///< where warnings about bad entries go (nullptr: std::cerr)
+};
+
+/// How one function is cached.
+struct CacheOptions {
+    /// Part of every key: change it when the function's code changes, and its
+    /// old entries are no longer used (C++ cannot read its own source to notice).
+    std::string version = "0";
+};
+
+namespace detail {
+
+/// Where serialised bytes go: the key hasher or an entry file.
+class Sink {
+public:
+    virtual void write(const void* data, std::size_t size) = 0;
+
+protected:
+    ~Sink() = default;
+};
+
+/// Where serialised bytes come from: an entry file, never trusted.
+class Source {
+public:
+    /// Copies the next `size` bytes to `data`; throws corelab::Error when the
+    /// entry has fewer left.
+    virtual void read(void* data, std::size_t size) = 0;
+    /// Bytes left in the entry.
+    virtual std::uint64_t remaining() const noexcept = 0;
+
+protected:
+    ~Source() = default;
+};
+
+/// cereal archive writing raw native bytes (lengths as 64-bit sizes) to a Sink.
+class OutArchive : public cereal::OutputArchive<OutArchive, cereal::AllowEmptyClassElision> {
+public:
+    explicit OutArchive(Sink& sink) : OutputArchive(this), sink_(&sink) {}
+    void saveBinary(const void* data, std::size_t size) { sink_->write(data, size); }
+
+private:
+    Sink* sink_;
+};
+
+/// cereal archive reading what OutArchive wrote, bounded by what the entry
+/// holds: no length field can make it allocate more than the entry's bytes.
+class InArchive : public cereal::InputArchive<InArchive, cereal::AllowEmptyClassElision> {
+public:
+    explicit InArchive(Source& source) : InputArchive(this), source_(&source) {}
+    void loadBinary(void* data, std::size_t size) { source_->read(data, size); }
+    /// Throws corelab::Error unless `count` elements of `element_bytes` each
+    /// can still follow in the entry.
+    void require(std::uint64_t count, std::uint64_t element_bytes) const;
+
+private:
+    Source* source_;
+};
+
+// The glue cereal needs for an archive (as in cereal/archives/binary.hpp).
+template <class T>
+std::enable_if_t<std::is_arithmetic_v<T>> CEREAL_SAVE_FUNCTION_NAME(OutArchive& ar, const T& t) {
+    ar.saveBinary(&t, sizeof t);
+}
+template <class T>
+std::enable_if_t<std::is_arithmetic_v<T>> CEREAL_LOAD_FUNCTION_NAME(InArchive& ar, T& t) {
+    ar.loadBinary(&t, sizeof t);
+}
+template <class T>
+void CEREAL_SAVE_FUNCTION_NAME(OutArchive& ar, const cereal::NameValuePair<T>& t) {
+    ar(t.value);
+}
+template <class T>
+void CEREAL_LOAD_FUNCTION_NAME(InArchive& ar, cereal::NameValuePair<T>& t) {
+    ar(t.value);
+}
+template <class T>
+void CEREAL_SAVE_FUNCTION_NAME(OutArchive& ar, const cereal::SizeTag<T>& t) {
+    const auto n = static_cast<std::uint64_t>(t.size);
+    ar.saveBinary(&n, sizeof n);
+}
+template <class T>
+void CEREAL_LOAD_FUNCTION_NAME(InArchive& ar, cereal::SizeTag<T>& t) {
+    std::uint64_t n = 0;
+    ar.loadBinary(&n, sizeof n);
+    ar.require(n, 1);  // every element takes at least one byte
+    t.size = static_cast<std::remove_reference_t<T>>(n);
+}
+template <class T>
+void CEREAL_SAVE_FUNCTION_NAME(OutArchive& ar, const cereal::BinaryData<T>& bd) {
+    ar.saveBinary(bd.data, static_cast<std::size_t>(bd.size));
+}
+template <class T>
+void CEREAL_LOAD_FUNCTION_NAME(InArchive& ar, cereal::BinaryData<T>& bd) {
+    ar.loadBinary(bd.data, static_cast<std::size_t>(bd.size));
+}
+// Arrays of numbers and strings: check the whole length before allocating.
+template <class T, class A>
+requires(std::is_arithmetic_v<T> && !std::is_same_v<T, bool>) void CEREAL_LOAD_FUNCTION_NAME(InArchive& ar,
+                                                                                             std::vector<T, A>& v) {
+    cereal::size_type n = 0;
+    ar(cereal::make_size_tag(n));
+    ar.require(n, sizeof(T));
+    v.resize(static_cast<std::size_t>(n));
+    ar(cereal::binary_data(v.data(), static_cast<std::size_t>(n) * sizeof(T)));
+}
+template <class C, class Tr, class A>
+void CEREAL_LOAD_FUNCTION_NAME(InArchive& ar, std::basic_string<C, Tr, A>& s) {
+    cereal::size_type n = 0;
+    ar(cereal::make_size_tag(n));
+    ar.require(n, sizeof(C));
+    s.resize(static_cast<std::size_t>(n));
+    ar(cereal::binary_data(s.data(), static_cast<std::size_t>(n) * sizeof(C)));
+}
+
+/// A call's key: what names its entry and what the entry must repeat.
+struct CallKey {
+    std::string name;           ///< the function's name (its directory)
+    std::string version;        ///< CacheOptions::version
+    std::string hex;            ///< XXH3-128 of name, version and arguments: the entry's directory
+    std::string stored;         ///< the full key as the entry stores it and must repeat
+    std::uint64_t arg_bytes{};  ///< length of the serialised arguments
+};
+
+/// Serialises a call's arguments into XXH3-128 (and, for small arguments, a
+/// verbatim copy; for large ones a second, independent 128-bit hash).
+class KeyBuilder final : public Sink {
+public:
+    KeyBuilder(std::string_view name, std::string_view version);
+    ~KeyBuilder();
+    KeyBuilder(const KeyBuilder&) = delete;
+    KeyBuilder& operator=(const KeyBuilder&) = delete;
+    void write(const void* data, std::size_t size) override;
+    CallKey finish();
+
+private:
+    struct State;
+    std::unique_ptr<State> state_;
+};
+
+/// Hooks that let tests inject faults. Not for programs.
+struct MemoryTestHooks {
+    bool constant_hash = false;           ///< every key gets the same hex: forced collisions
+    std::function<void()> before_rename;  ///< runs when an entry is written, before it is renamed into place
+};
+MemoryTestHooks& memory_test_hooks();
+
+/// The cache directory and everything that touches its files (memory.cpp).
+class Store;
+
+/// Loads the entry of `key`, calling `load` to deserialise its result.
+/// Returns false on a miss; a bad entry is reported, removed and missed.
+bool load_entry(const Store& store, const CallKey& key, const std::function<void(InArchive&)>& load);
+/// The entry reader alone (the fuzzer's target): reads `fd` as the entry file
+/// of `key` and deserialises its result with `load`. Returns why the entry
+/// cannot be used, or an empty string when it loads. Never trusts the file.
+std::string read_entry(int fd, const CallKey& key, const std::function<void(InArchive&)>& load);
+/// Prints joblib's "Calling" lines for a miss (at verbose >= 1).
+void announce_call(const Store& store, const std::string& name, const std::string& call);
+/// Writes the entry of `key` atomically and prints joblib's closing line.
+/// A failure to write is a warning: the result is still returned.
+void store_entry(const Store& store, const CallKey& key, const std::string& call, double seconds,
+                 const std::function<void(OutArchive&)>& save);
+/// Removes every entry of one function.
+void clear_function(const Store& store, const std::string& name);
+
+// ------------------------------------------------ calls in readable form
+/// Appends a Python-like readable form of `v` ("[0.0, 1.0, ..., 9.0]", "'text'",
+/// "(1, 2)"); long sequences show their first and last three elements.
+template <class T>
+void append_repr(std::string& out, const T& v);
+
+void append_double(std::string& out, double v);
+std::string type_name(const char* mangled);
+
+template <class T>
+concept Sequence = requires(const T& t) {
+    std::begin(t);
+    std::end(t);
+    t.size();
+};
+template <class T>
+concept TupleLike = requires {
+    std::tuple_size<T>::value;
+};
+
+template <class T>
+void append_repr(std::string& out, const T& v) {
+    if constexpr (std::is_same_v<T, bool>) {
+        out += v ? "true" : "false";
+    } else if constexpr (std::is_floating_point_v<T>) {
+        append_double(out, static_cast<double>(v));
+    } else if constexpr (std::is_integral_v<T>) {
+        out += std::to_string(v);
+    } else if constexpr (std::is_convertible_v<const T&, std::string_view>) {
+        const std::string_view s = v;
+        out += '\'';
+        out += s.size() <= 60 ? s : std::string(s.substr(0, 57)) + "...";
+        out += '\'';
+    } else if constexpr (Sequence<T>) {
+        const std::size_t n = v.size();
+        out += '[';
+        std::size_t i = 0;
+        for (const auto& x : v) {
+            if (n > 6 && i == 3) out += "..., ";
+            if (n <= 6 || i < 3 || i >= n - 3) {
+                append_repr(out, x);
+                if (i + 1 < n) out += ", ";
+            }
+            ++i;
+            if (out.size() > 4096) break;
+        }
+        out += ']';
+    } else if constexpr (TupleLike<T>) {
+        out += '(';
+        std::apply(
+            [&](const auto&... xs) {
+                std::size_t k = 0;
+                ((out += (k++ ? ", " : ""), append_repr(out, xs)), ...);
+            },
+            v);
+        out += ')';
+    } else {
+        out += '<' + type_name(typeid(T).name()) + '>';
+    }
+}
+
+/// "name(arg1, arg2)", shortened to about 700 characters like joblib's.
+template <class... Args>
+std::string describe_call(const std::string& name, const Args&... args) {
+    std::string out = name + '(';
+    std::size_t k = 0;
+    ((out += (k++ ? ", " : ""), append_repr(out, args)), ...);
+    out += ')';
+    if (out.size() > 700) out = out.substr(0, 700) + "...";
+    return out;
+}
+
+}  // namespace detail
+
+/// A function whose results are kept in a Memory. Copyable; calls from several
+/// threads or processes at once are safe.
+template <class F>
+class CachedFunction {
+public:
+    CachedFunction(std::shared_ptr<const detail::Store> store, std::string name, F fn, std::string version)
+        : store_(std::move(store)), name_(std::move(name)), fn_(std::move(fn)), version_(std::move(version)) {}
+
+    /// Returns fn(args...): from the cache when this call was made before with
+    /// equal arguments and the same version, else by calling fn and storing
+    /// the result. Arguments and the result must be serialisable with cereal
+    /// (numbers, std::string, std::vector, std::array, std::pair, std::tuple,
+    /// HugeArray, nestings of these, types with a `serialize` function); the
+    /// result must be default-constructible. Throws what fn throws.
+    template <class... Args>
+    auto operator()(const Args&... args) const {
+        using R = std::decay_t<std::invoke_result_t<const F&, const Args&...>>;
+        static_assert(!std::is_void_v<R>, "a cached function must return a value");
+        static_assert(std::is_default_constructible_v<R>, "a cached function's result must be default-constructible");
+        // [docs:call]
+        const detail::CallKey key = make_key(args...);
+        R loaded{};
+        if (detail::load_entry(*store_, key, [&](detail::InArchive& ar) { ar(loaded); })) return loaded;
+        const std::string call = detail::describe_call(name_, args...);
+        detail::announce_call(*store_, name_, call);
+        Stopwatch watch;
+        R result = std::invoke(fn_, args...);
+        const double seconds = watch.seconds();
+        detail::store_entry(*store_, key, call, seconds, [&](detail::OutArchive& ar) { ar(result); });
+        return result;
+        // [docs:end]
+    }
+
+    /// True when a call with these arguments would load a whole, valid entry.
+    template <class... Args>
+    bool check_call_in_cache(const Args&... args) const {
+        using R = std::decay_t<std::invoke_result_t<const F&, const Args&...>>;
+        R loaded{};
+        return detail::load_entry(*store_, make_key(args...), [&](detail::InArchive& ar) { ar(loaded); });
+    }
+
+    /// Removes every stored result of this function.
+    void clear() const { detail::clear_function(*store_, name_); }
+
+    const std::string& name() const noexcept { return name_; }
+    const std::string& version() const noexcept { return version_; }
+
+private:
+    template <class... Args>
+    detail::CallKey make_key(const Args&... args) const {
+        detail::KeyBuilder builder(name_, version_);
+        {
+            detail::OutArchive ar(builder);
+            if constexpr (sizeof...(Args) > 0) ar(args...);
+        }
+        return builder.finish();
+    }
+
+    std::shared_ptr<const detail::Store> store_;
+    std::string name_;
+    F fn_;
+    std::string version_;
+};
+
+/// A cache directory, as joblib's Memory(location).
+class Memory {
+public:
+    /// Opens (and creates with mode 0700) the cache directory `dir`. Throws
+    /// corelab::Error naming `dir` when it cannot be created or written, is
+    /// not a directory, or other users can write to it (they could plant results).
+    explicit Memory(const std::filesystem::path& dir, MemoryOptions options = {});
+
+    /// Wraps `fn` so that its results are cached under dir/<name>/. `name` is
+    /// letters, digits, '_', '-' and '.' (not first), at most 100 characters;
+    /// anything else throws corelab::Error. Sweeps temporary files that killed
+    /// writers left behind (older than a minute, or whose writer is dead).
+    template <class F>
+    CachedFunction<F> cache(const std::string& name, F fn, CacheOptions options = {}) const {
+        prepare_function(name);
+        return CachedFunction<F>(store_, name, std::move(fn), std::move(options.version));
+    }
+
+    /// Removes every entry of every function (only what this cache wrote).
+    void clear() const;
+
+    /// Removes least recently used entries (a hit counts as a use) until all
+    /// entries together take at most `bytes_limit` bytes. Returns how many it removed.
+    std::size_t reduce_size(std::uint64_t bytes_limit) const;
+
+    /// Bytes all entries take on disk (their files' sizes).
+    std::uint64_t size_on_disk() const;
+
+    const std::filesystem::path& dir() const noexcept;
+
+private:
+    void prepare_function(const std::string& name) const;
+    std::shared_ptr<const detail::Store> store_;
+};
+
+/// HugeArray in a cache entry: its length, then its bytes. Loading checks the
+/// length against the entry before allocating, and reads straight into 2 MB pages.
+template <class Archive, class T>
+void save(Archive& ar, const HugeArray<T>& a) {
+    ar(cereal::make_size_tag(static_cast<cereal::size_type>(a.size())));
+    ar(cereal::binary_data(a.data(), a.size() * sizeof(T)));
+}
+template <class Archive, class T>
+void load(Archive& ar, HugeArray<T>& a) {
+    cereal::size_type n = 0;
+    ar(cereal::make_size_tag(n));
+    if constexpr (std::is_same_v<Archive, detail::InArchive>) ar.require(n, sizeof(T));
+    a = HugeArray<T>(static_cast<std::size_t>(n));
+    ar(cereal::binary_data(a.data(), static_cast<std::size_t>(n) * sizeof(T)));
+}
+
+}  // namespace corelab
+
+CEREAL_SETUP_ARCHIVE_TRAITS(corelab::detail::InArchive, corelab::detail::OutArchive)

@@ -1,0 +1,828 @@
+// Tests of corelab/memory.hpp: hits and misses for every supported type, and
+// every way an entry can go wrong: planted symlinks, unsafe directories, a
+// writer killed mid-write, corrupted files, forced hash collisions, racing
+// processes. Faults are real: children are forked and SIGKILLed, bytes flipped.
+#include <doctest/doctest.h>
+#include <fcntl.h>     // open, O_RDWR
+#include <poll.h>      // poll
+#include <signal.h>    // kill, SIGKILL
+#include <sys/stat.h>  // chmod, utimensat
+#include <sys/wait.h>  // waitpid
+#include <unistd.h>    // fork, pipe, _exit, geteuid
+
+#define XXH_INLINE_ALL  // to forge entries with a valid checksum
+#include <xxhash.h>
+
+#include <array>       // std::array
+#include <atomic>      // std::atomic
+#include <chrono>      // std::chrono
+#include <cstdlib>     // mkdtemp
+#include <cstring>     // std::memcpy
+#include <filesystem>  // std::filesystem
+#include <fstream>     // std::ifstream, std::ofstream
+#include <functional>  // std::function
+#include <random>      // std::mt19937
+#include <sstream>     // std::ostringstream
+#include <string>      // std::string
+#include <thread>      // std::this_thread::sleep_for
+#include <tuple>       // std::tuple
+#include <vector>      // std::vector
+
+#include "corelab/memory.hpp"
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+namespace {
+
+// A private temporary directory, removed with everything in it.
+struct TempDir {
+    fs::path path;
+    TempDir() {
+        std::string templ = (fs::temp_directory_path() / "corelab-memory-XXXXXX").string();
+        REQUIRE(::mkdtemp(templ.data()) != nullptr);
+        path = templ;
+    }
+    ~TempDir() {
+        std::error_code ec;
+        fs::permissions(path, fs::perms::owner_all, ec);
+        fs::remove_all(path, ec);
+    }
+    fs::path operator/(const std::string& s) const { return path / s; }
+};
+
+// Messages and warnings of a Memory, captured.
+struct Captured {
+    std::ostringstream out, err;
+    corelab::MemoryOptions options(int verbose = 0) { return {.verbose = verbose, .out = &out, .err = &err}; }
+    int warnings() const {
+        const std::string s = err.str();
+        int n = 0;
+        for (std::size_t at = 0; (at = s.find("[Memory] warning", at)) != std::string::npos; ++at) ++n;
+        return n;
+    }
+};
+
+std::vector<double> squares(const std::vector<double>& a) {
+    std::vector<double> b = a;
+    for (double& x : b) x *= x;
+    return b;
+}
+
+std::vector<double> ramp(std::size_t n, double start) {
+    std::vector<double> v(n);
+    for (std::size_t i = 0; i < n; ++i) v[i] = start + static_cast<double>(i);
+    return v;
+}
+
+// The entry directories (32 hex digits) and temporary directories of one function.
+struct Listing {
+    std::vector<fs::path> entries, temps;
+};
+Listing list(const fs::path& fn_dir) {
+    Listing l;
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator(fn_dir, ec)) {
+        const std::string name = e.path().filename().string();
+        if (name.rfind(".tmp-", 0) == 0) {
+            l.temps.push_back(e.path());
+        } else if (name.size() == 32) {
+            l.entries.push_back(e.path());
+        }
+    }
+    return l;
+}
+
+fs::path only_entry(const fs::path& fn_dir) {
+    const Listing l = list(fn_dir);
+    REQUIRE(l.entries.size() == 1);
+    return l.entries[0];
+}
+
+std::string read_file(const fs::path& p) {
+    std::ifstream in(p, std::ios::binary);
+    return {std::istreambuf_iterator<char>(in), {}};
+}
+void write_file(const fs::path& p, const std::string& bytes) {
+    std::ofstream out(p, std::ios::binary | std::ios::trunc);
+    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+}
+
+// Header layout of output.bin (see memory.cpp).
+constexpr std::size_t header_bytes = 64, key_bytes_at = 16, payload_bytes_at = 24, checksum_at = 32;
+std::uint64_t get_u64(const std::string& s, std::size_t at) {
+    std::uint64_t v;
+    std::memcpy(&v, s.data() + at, 8);
+    return v;
+}
+void put_u64(std::string& s, std::size_t at, std::uint64_t v) {
+    std::memcpy(s.data() + at, &v, 8);
+}
+// Recomputes the checksum so that only the change under test is wrong.
+void reseal(std::string& s) {
+    put_u64(s, checksum_at, XXH3_64bits(s.data() + header_bytes, s.size() - header_bytes));
+}
+
+// Forks a child that runs fn and exits with its return value (never returns here).
+pid_t spawn(const std::function<int()>& fn) {
+    const pid_t pid = ::fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+        int code = 99;
+        try {
+            code = fn();
+        } catch (...) {
+            code = 98;
+        }
+        ::_exit(code);
+    }
+    return pid;
+}
+
+// Waits at most `limit` for the child (then SIGKILLs it) and returns its wait status.
+int reap(pid_t pid, std::chrono::seconds limit = 60s) {
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    int status = 0;
+    while (::waitpid(pid, &status, WNOHANG) == 0) {
+        if (std::chrono::steady_clock::now() > deadline) {
+            ::kill(pid, SIGKILL);
+            ::waitpid(pid, &status, 0);
+            FAIL("child " << pid << " did not finish in time");
+        }
+        std::this_thread::sleep_for(5ms);
+    }
+    return status;
+}
+
+int exit_code(int status) {
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
+}
+
+struct Point {
+    double x = 0;
+    int y = 0;
+    std::string label;
+    template <class Archive>
+    void serialize(Archive& ar) {
+        ar(x, y, label);
+    }
+    friend bool operator==(const Point&, const Point&) = default;
+};
+
+// First call computes, the same call loads, other arguments compute.
+template <class Arg, class Fn>
+void hit_and_miss(const corelab::Memory& mem, const std::string& name, const Arg& a, const Arg& b, Fn fn) {
+    CAPTURE(name);
+    int calls = 0;
+    auto f = mem.cache(name, [&](const Arg& x) {
+        ++calls;
+        return fn(x);
+    });
+    CHECK_FALSE(f.check_call_in_cache(a));
+    const auto r1 = f(a);
+    CHECK(calls == 1);
+    CHECK(r1 == fn(a));
+    CHECK(f.check_call_in_cache(a));
+    const auto r2 = f(a);
+    CHECK(calls == 1);
+    CHECK(r2 == r1);
+    const auto r3 = f(b);
+    CHECK(calls == 2);
+    CHECK(r3 == fn(b));
+    CHECK(f(b) == r3);
+    CHECK(calls == 2);
+}
+
+}  // namespace
+
+TEST_CASE("memory: hit and miss for every supported type") {
+    TempDir tmp;
+    Captured cap;
+    const corelab::Memory mem{tmp / "cache", cap.options()};
+    hit_and_miss(mem, "int", 3, 4, [](int x) { return x * x; });
+    hit_and_miss(mem, "double", 1.5, -2.25, [](double x) { return x * x; });
+    hit_and_miss(mem, "bool", true, false, [](bool x) { return !x; });
+    hit_and_miss(mem, "string", std::string("abc"), std::string("abd"), [](const std::string& s) { return s + s; });
+    hit_and_miss(mem, "empty_string", std::string(), std::string("x"), [](const std::string& s) { return s.size(); });
+    hit_and_miss(mem, "vector", std::vector<double>{1, 2, 3}, std::vector<double>{1, 2, 4}, squares);
+    hit_and_miss(mem, "empty_vector", std::vector<double>{}, std::vector<double>{0.0}, squares);
+    hit_and_miss(mem, "vector_of_strings", std::vector<std::string>{"a", "bc"}, std::vector<std::string>{"a", "b", "c"},
+                 [](const std::vector<std::string>& v) { return std::vector<std::string>(v.rbegin(), v.rend()); });
+    hit_and_miss(mem, "array", std::array<int, 3>{1, 2, 3}, std::array<int, 3>{3, 2, 1},
+                 [](const std::array<int, 3>& a) {
+                     return std::array<long, 3>{a[0] * 10L, a[1] * 10L, a[2] * 10L};
+                 });
+    hit_and_miss(mem, "pair", std::pair<int, std::string>{1, "one"}, std::pair<int, std::string>{2, "two"},
+                 [](const std::pair<int, std::string>& p) {
+                     return std::pair<std::string, int>{p.second, p.first};
+                 });
+    using Tuple = std::tuple<double, std::vector<int>, std::string>;
+    hit_and_miss(mem, "tuple", Tuple{1.0, {1, 2}, "x"}, Tuple{1.0, {1, 2}, "y"}, [](const Tuple& t) {
+        return std::tuple<std::string, double>{std::get<2>(t), std::get<0>(t)};
+    });
+    using Nested = std::vector<std::vector<double>>;
+    hit_and_miss(mem, "nested", Nested{{0, 0, 1}, {1, 1, 1}, {4, 2, 1}}, Nested{{1}, {}, {2, 3}}, [](const Nested& m) {
+        Nested r = m;
+        for (auto& row : r)
+            for (double& x : row) x *= x;
+        return r;
+    });
+    hit_and_miss(mem, "user_type", Point{1.5, 2, "p"}, Point{1.5, 2, "q"}, [](const Point& p) {
+        return Point{p.x * 2, p.y + 1, p.label + "!"};
+    });
+
+    SUBCASE("several arguments and none") {
+        int calls = 0;
+        auto f = mem.cache("three_args", [&](int a, const std::string& s, const std::vector<double>& v) {
+            ++calls;
+            return s + std::to_string(a) + std::to_string(v.size());
+        });
+        CHECK(f(1, std::string("x"), std::vector<double>{1, 2}) == "x12");
+        CHECK(f(1, std::string("x"), std::vector<double>{1, 2}) == "x12");
+        CHECK(calls == 1);
+        // The same bytes in another split are another call: ("x", 1) is not ("", ...).
+        CHECK(f(1, std::string("x1"), std::vector<double>{}) == "x110");
+        CHECK(calls == 2);
+        int none = 0;
+        auto g = mem.cache("no_args", [&] { return ++none; });
+        CHECK(g() == 1);
+        CHECK(g() == 1);
+        CHECK(none == 1);
+    }
+    SUBCASE("HugeArray results") {
+        int calls = 0;
+        auto f = mem.cache("huge", [&](std::size_t n) {
+            ++calls;
+            corelab::HugeArray<double> a(n);
+            for (std::size_t i = 0; i < n; ++i) a[i] = static_cast<double>(i) * 0.5;
+            return a;
+        });
+        for (std::size_t n : {0u, 1u, 7u, 300'001u}) {
+            CAPTURE(n);
+            const auto first = f(n);
+            const auto again = f(n);
+            REQUIRE(again.size() == n);
+            bool equal = true;
+            for (std::size_t i = 0; i < n; ++i) equal = equal && again[i] == static_cast<double>(i) * 0.5;
+            CHECK(equal);
+            CHECK(first.size() == n);
+        }
+        CHECK(calls == 4);
+    }
+    CHECK(cap.warnings() == 0);
+}
+
+TEST_CASE("memory: a different version misses and the old version still hits") {
+    TempDir tmp;
+    Captured cap;
+    const corelab::Memory mem{tmp / "cache", cap.options()};
+    int calls = 0;
+    auto fn = [&](const std::vector<double>& a) {
+        ++calls;
+        return squares(a);
+    };
+    auto v1 = mem.cache("sq", fn, {.version = "1"});
+    auto v2 = mem.cache("sq", fn, {.version = "2"});
+    const auto a = ramp(10, 1.0);
+    v1(a);
+    v1(a);
+    CHECK(calls == 1);
+    CHECK_FALSE(v2.check_call_in_cache(a));
+    CHECK(v2(a) == squares(a));
+    CHECK(calls == 2);
+    v1(a);
+    CHECK(calls == 2);
+    CHECK(list(tmp / "cache" / "sq").entries.size() == 2);
+}
+
+TEST_CASE("memory: the cache directory must be safe and writable" * doctest::timeout(30)) {
+    TempDir tmp;
+    SUBCASE("created with mode 0700") {
+        const corelab::Memory mem{tmp / "a" / "b" / "cache"};
+        CHECK((fs::status(tmp / "a" / "b" / "cache").permissions() & fs::perms::all) == fs::perms::owner_all);
+    }
+    SUBCASE("a directory other users can write to is refused") {
+        fs::create_directory(tmp / "open");
+        REQUIRE(::chmod((tmp / "open").c_str(), 0777) == 0);
+        try {
+            const corelab::Memory mem{tmp / "open"};
+            FAIL("a world-writable cache directory was accepted");
+        } catch (const corelab::Error& e) {
+            const std::string what = e.what();
+            CHECK(what.find((tmp / "open").string()) != std::string::npos);
+            CHECK(what.find("can be written by other users (mode 0777)") != std::string::npos);
+            CHECK(what.find("plant results") != std::string::npos);
+        }
+        REQUIRE(::chmod((tmp / "open").c_str(), 0770) == 0);  // group-writable: refused too
+        CHECK_THROWS_AS(corelab::Memory{tmp / "open"}, corelab::Error);
+    }
+    SUBCASE("a directory that cannot be created names itself") {
+        write_file(tmp / "file", "x");
+        const fs::path under_file = tmp / "file" / "cache";
+        try {
+            const corelab::Memory mem{under_file};
+            FAIL("a cache under a regular file was accepted");
+        } catch (const corelab::Error& e) {
+            CHECK(std::string(e.what()).find(under_file.string()) != std::string::npos);
+        }
+        CHECK_THROWS_AS(corelab::Memory{tmp / "file"}, corelab::Error);  // not a directory
+    }
+    SUBCASE("an existing directory that cannot be written names itself") {
+        // root may write anywhere on a writable file system: use a read-only one then.
+        const fs::path dir = ::geteuid() == 0 ? fs::path("/sys/kernel/mm") : tmp / "ro";
+        if (::geteuid() != 0) {
+            fs::create_directory(dir);
+            REQUIRE(::chmod(dir.c_str(), 0500) == 0);
+        }
+        if (!fs::is_directory(dir)) {
+            MESSAGE("no read-only directory to try here");
+            return;
+        }
+        try {
+            const corelab::Memory mem{dir};
+            FAIL("an unwritable cache directory was accepted");
+        } catch (const corelab::Error& e) {
+            CHECK(std::string(e.what()).find(dir.string()) != std::string::npos);
+        }
+    }
+}
+
+TEST_CASE("memory: function names that are not plain directory names are refused") {
+    TempDir tmp;
+    const corelab::Memory mem{tmp / "cache"};
+    for (const char* bad : {"", ".hidden", "a/b", "..", "sp ace", "tab\t"}) {
+        CAPTURE(bad);
+        CHECK_THROWS_AS(mem.cache(bad, [] { return 1; }), corelab::Error);
+    }
+    CHECK_NOTHROW(mem.cache("np.square-v2_x", [] { return 1; }));
+}
+
+TEST_CASE("memory: joblib's messages on a miss and silence on a hit") {
+    TempDir tmp;
+    Captured cap;
+    const corelab::Memory mem{tmp / "cache", cap.options(1)};
+    auto square = mem.cache("square", squares);
+    square(std::vector<double>{1, 2});
+    const std::string out = cap.out.str();
+    const std::string underscores(80, '_');
+    CHECK(out.rfind(underscores + "\n[Memory] Calling square...\nsquare([1.0, 2.0])\n", 0) == 0);
+    const std::string last = out.substr(out.rfind('\n', out.size() - 2) + 1);
+    CHECK(last.size() == 81);  // 80 columns and the newline
+    CHECK(last.find("_square - 0.0s, 0.0min\n") != std::string::npos);
+    cap.out.str("");
+    square(std::vector<double>{1, 2});
+    CHECK(cap.out.str().empty());
+
+    Captured loud;
+    const corelab::Memory verbose2{tmp / "cache", loud.options(2)};
+    verbose2.cache("square", squares)(std::vector<double>{1, 2});
+    CHECK(loud.out.str() == "[Memory] Loading square from cache\n");
+    // Large arguments are shortened, like numpy's repr.
+    cap.out.str("");
+    square(ramp(1000, 0.0));
+    CHECK(cap.out.str().find("square([0.0, 1.0, 2.0, ..., 997.0, 998.0, 999.0])") != std::string::npos);
+}
+
+TEST_CASE("memory: the same arguments in another process hit" * doctest::timeout(60)) {
+    TempDir tmp;
+    Captured cap;
+    const corelab::Memory mem{tmp / "cache", cap.options()};
+    auto square = mem.cache("square", squares);
+    const auto a = ramp(100'000, 0.5);  // 800 KB: the large-argument key path
+    square(a);
+    square(std::vector<double>{3});
+    const pid_t pid = spawn([&] {
+        // A fresh Memory on the same directory; a miss would make calls 1.
+        int calls = 0;
+        const corelab::Memory other{tmp / "cache", {.verbose = 0}};
+        auto sq = other.cache("square", [&](const std::vector<double>& x) {
+            ++calls;
+            return squares(x);
+        });
+        const bool right = sq(a) == squares(a) && sq(std::vector<double>{3}) == std::vector<double>{9};
+        return right ? calls : 50;
+    });
+    CHECK(exit_code(reap(pid)) == 0);
+}
+
+TEST_CASE("memory: a writer SIGKILLed before its rename leaves nothing that loads and its temp dir is swept" *
+          doctest::timeout(60)) {
+    TempDir tmp;
+    const auto a = ramp(1000, 2.0);
+    int ready[2];
+    REQUIRE(::pipe(ready) == 0);
+    const pid_t pid = spawn([&] {
+        ::close(ready[0]);
+        corelab::detail::memory_test_hooks().before_rename = [&] {
+            (void)!::write(ready[1], "r", 1);  // the entry is written, not yet renamed: kill me now
+            for (;;) ::pause();
+        };
+        const corelab::Memory mem{tmp / "cache", {.verbose = 0}};
+        mem.cache("square", squares)(a);
+        return 3;  // never reached
+    });
+    ::close(ready[1]);
+    pollfd p{ready[0], POLLIN, 0};
+    REQUIRE(::poll(&p, 1, 30'000) == 1);
+    char c = 0;
+    REQUIRE(::read(ready[0], &c, 1) == 1);
+    ::close(ready[0]);
+    REQUIRE(::kill(pid, SIGKILL) == 0);
+    const int status = reap(pid);
+    CHECK(WIFSIGNALED(status));
+    CHECK(WTERMSIG(status) == SIGKILL);
+
+    const fs::path fn_dir = tmp / "cache" / "square";
+    Listing before = list(fn_dir);
+    CHECK(before.entries.empty());
+    REQUIRE(before.temps.size() == 1);
+    CHECK(before.temps[0].filename().string().find(".tmp-" + std::to_string(pid) + "-") == 0);
+    CHECK(fs::file_size(before.temps[0] / "output.bin") > 8000);  // whole, but never renamed into place
+
+    // A live writer's fresh temp dir stays; an old one (pid reused?) goes.
+    const fs::path mine = fn_dir / (".tmp-" + std::to_string(::getpid()) + "-live");
+    const fs::path old = fn_dir / (".tmp-" + std::to_string(::getpid()) + "-old");
+    fs::create_directory(mine);
+    fs::create_directory(old);
+    const timespec two_minutes_ago[2] = {{::time(nullptr) - 120, 0}, {::time(nullptr) - 120, 0}};
+    REQUIRE(::utimensat(AT_FDCWD, old.c_str(), two_minutes_ago, 0) == 0);
+
+    Captured cap;
+    const corelab::Memory mem{tmp / "cache", cap.options()};
+    int calls = 0;
+    auto square = mem.cache("square", [&](const std::vector<double>& x) {
+        ++calls;
+        return squares(x);
+    });
+    const Listing after = list(fn_dir);
+    REQUIRE(after.temps.size() == 1);
+    CHECK(after.temps[0] == mine);
+    CHECK_FALSE(square.check_call_in_cache(a));
+    CHECK(square(a) == squares(a));
+    CHECK(calls == 1);
+    CHECK(square(a) == squares(a));
+    CHECK(calls == 1);
+    CHECK(cap.warnings() == 0);
+}
+
+TEST_CASE("memory: a symlink planted at an entry path is not followed") {
+    TempDir tmp;
+    const auto a = ramp(50, 1.0);
+    // A forged entry: valid for the key of square(a), holding a wrong result.
+    {
+        const corelab::Memory forger{tmp / "forged", {.verbose = 0}};
+        forger.cache("square", [](const std::vector<double>& x) { return ramp(x.size(), -7.0); })(a);
+    }
+    const fs::path forged_entry = only_entry(tmp / "forged" / "square");
+    const std::string forged_bytes = read_file(forged_entry / "output.bin");
+
+    Captured cap;
+    const corelab::Memory mem{tmp / "cache", cap.options()};
+    auto square = mem.cache("square", squares);
+    square(a);
+    const fs::path entry = only_entry(tmp / "cache" / "square");
+
+    SUBCASE("output.bin is a symlink") {
+        fs::remove(entry / "output.bin");
+        fs::create_symlink(forged_entry / "output.bin", entry / "output.bin");
+    }
+    SUBCASE("the entry directory is a symlink") {
+        fs::remove_all(entry);
+        fs::create_directory_symlink(forged_entry, entry);
+    }
+    SUBCASE("the function directory is a symlink") {
+        fs::remove_all(tmp / "cache" / "square");
+        fs::create_directory_symlink(tmp / "forged" / "square", tmp / "cache" / "square");
+    }
+    CHECK(square(a) == squares(a));
+    CHECK(read_file(forged_entry / "output.bin") == forged_bytes);  // the target is untouched
+}
+
+TEST_CASE("memory: a forced hash collision never returns another call's result") {
+    TempDir tmp;
+    Captured cap;
+    const corelab::Memory mem{tmp / "cache", cap.options()};
+    corelab::detail::memory_test_hooks().constant_hash = true;
+    struct Reset {
+        ~Reset() { corelab::detail::memory_test_hooks().constant_hash = false; }
+    } reset;
+    int calls = 0;
+    auto square = mem.cache("square", [&](const std::vector<double>& x) {
+        ++calls;
+        return squares(x);
+    });
+    for (std::size_t n : {3u, 20'000u}) {  // small arguments stored whole; large ones by a second hash
+        CAPTURE(n);
+        const auto a = ramp(n, 1.0);
+        const auto b = ramp(n, 2.0);
+        calls = 0;
+        CHECK(square(a) == squares(a));
+        CHECK(square(b) == squares(b));  // same directory as a: must not return a*a
+        CHECK(square(a) == squares(a));
+        CHECK(calls == 3);
+        CHECK(square(a) == squares(a));  // a is stored now
+        CHECK(calls == 3);
+    }
+    CHECK(list(tmp / "cache" / "square").entries.size() == 1);
+}
+
+TEST_CASE("memory: corrupted entries are recomputed once with a warning and never crash") {
+    TempDir tmp;
+    const auto a = ramp(500, 1.0);
+    struct Damage {
+        const char* what;
+        std::function<void(std::string&)> apply;
+    };
+    const std::vector<Damage> damages = {
+        {"truncated in the payload", [](std::string& s) { s.resize(s.size() - 100); }},
+        {"truncated in the header", [](std::string& s) { s.resize(40); }},
+        {"zero length", [](std::string& s) { s.clear(); }},
+        {"wrong magic", [](std::string& s) { s[0] = 'X'; }},
+        {"wrong format version", [](std::string& s) { s[8] = 9; }},
+        {"flipped byte in the payload", [](std::string& s) { s[s.size() - 17] ^= 0x20; }},
+        {"flipped byte in the key", [](std::string& s) { s[header_bytes + 30] ^= 1; }},
+        {"flipped byte in the checksum", [](std::string& s) { s[checksum_at + 3] ^= 4; }},
+        {"huge payload length", [](std::string& s) { put_u64(s, payload_bytes_at, std::uint64_t{1} << 62); }},
+        {"huge key length", [](std::string& s) { put_u64(s, key_bytes_at, ~std::uint64_t{0}); }},
+        {"appended bytes", [](std::string& s) { s += "trailing"; }},
+        {"huge vector length with a valid checksum",
+         [](std::string& s) {
+             // The payload starts with the vector's length; claim 2^60 doubles.
+             const std::size_t at = header_bytes + get_u64(s, key_bytes_at);
+             put_u64(s, at, std::uint64_t{1} << 60);
+             reseal(s);
+         }},
+        {"vector length one past the end with a valid checksum",
+         [](std::string& s) {
+             const std::size_t at = header_bytes + get_u64(s, key_bytes_at);
+             put_u64(s, at, get_u64(s, at) + 1);
+             reseal(s);
+         }},
+        {"a foreign file", [](std::string& s) { s = "#!/bin/sh\necho pickles run code when loaded\n"; }},
+    };
+    for (const auto& d : damages) {
+        CAPTURE(d.what);
+        Captured cap;
+        const corelab::Memory mem{tmp / "cache", cap.options()};
+        mem.clear();
+        int calls = 0;
+        auto square = mem.cache("square", [&](const std::vector<double>& x) {
+            ++calls;
+            return squares(x);
+        });
+        square(a);
+        const fs::path file = only_entry(tmp / "cache" / "square") / "output.bin";
+        std::string bytes = read_file(file);
+        d.apply(bytes);
+        write_file(file, bytes);
+        CHECK(square(a) == squares(a));
+        CHECK(calls == 2);
+        CHECK(cap.warnings() == 1);
+        CHECK(cap.err.str().find(file.parent_path().string()) != std::string::npos);
+        CHECK(square(a) == squares(a));  // stored again, whole
+        CHECK(calls == 2);
+        CHECK(cap.warnings() == 1);
+    }
+}
+
+TEST_CASE("memory: an output that is not a regular file is refused" * doctest::timeout(30)) {
+    TempDir tmp;
+    Captured cap;
+    const corelab::Memory mem{tmp / "cache", cap.options()};
+    auto square = mem.cache("square", squares);
+    const auto a = ramp(5, 1.0);
+    square(a);
+    const fs::path file = only_entry(tmp / "cache" / "square") / "output.bin";
+    fs::remove(file);
+    REQUIRE(::mkfifo(file.c_str(), 0600) == 0);  // a FIFO must not block the load
+    CHECK(square(a) == squares(a));
+    CHECK(cap.warnings() == 1);
+}
+
+TEST_CASE("memory: two processes racing on the same key both get a*a and leave one entry" * doctest::timeout(60)) {
+    TempDir tmp;
+    const auto a = ramp(20'000, 3.0);
+    const corelab::Memory mem{tmp / "cache", {.verbose = 0}};
+    auto racer = [&] {
+        bool computed = false;
+        const corelab::Memory m{tmp / "cache", {.verbose = 0}};
+        auto sq = m.cache("square", [&](const std::vector<double>& x) {
+            computed = true;
+            std::this_thread::sleep_for(400ms);  // both are computing at once
+            return squares(x);
+        });
+        if (sq(a) != squares(a)) return 2;
+        return computed ? 0 : 1;
+    };
+    const pid_t p1 = spawn(racer);
+    const pid_t p2 = spawn(racer);
+    const int c1 = exit_code(reap(p1));
+    const int c2 = exit_code(reap(p2));
+    CHECK(c1 == 0);
+    CHECK(c2 == 0);
+    const Listing l = list(tmp / "cache" / "square");
+    CHECK(l.entries.size() == 1);
+    CHECK(l.temps.empty());
+    int calls = 0;
+    auto square = mem.cache("square", [&](const std::vector<double>& x) {
+        ++calls;
+        return squares(x);
+    });
+    CHECK(square(a) == squares(a));
+    CHECK(calls == 0);
+}
+
+TEST_CASE("memory: crashes corruptions and concurrent calls never change square(a)" * doctest::timeout(120)) {
+    TempDir tmp;
+    const corelab::Memory mem{tmp / "cache", {.verbose = 0}};
+    const std::vector<std::vector<double>> inputs = {ramp(3, 1.0), ramp(1000, 2.0), ramp(10'000, 3.0),
+                                                     ramp(40'000, 4.0)};
+    auto worker = [&](unsigned seed) {
+        std::ostringstream quiet;
+        const corelab::Memory m{tmp / "cache", {.verbose = 0, .err = &quiet}};
+        auto sq = m.cache("square", squares);
+        std::mt19937 rng(seed);
+        for (int i = 0; i < 300; ++i) {
+            const auto& x = inputs[rng() % inputs.size()];
+            if (sq(x) != squares(x)) return 2;
+        }
+        return 0;
+    };
+    std::vector<pid_t> workers;
+    for (unsigned k = 0; k < 3; ++k) workers.push_back(spawn([&, k] { return worker(k + 1); }));
+    std::vector<int> codes(workers.size(), -1000);
+    std::size_t finished = 0;
+    std::mt19937 rng(42);
+    std::vector<pid_t> victims;
+    const fs::path fn_dir = tmp / "cache" / "square";
+    const auto deadline = std::chrono::steady_clock::now() + 90s;
+    int damaged = 0;
+    while (finished < workers.size() && std::chrono::steady_clock::now() < deadline) {
+        // A writer SIGKILLed at a random moment, again and again.
+        if (victims.size() < 5) {
+            const pid_t v = spawn([&] { return worker(100 + static_cast<unsigned>(victims.size())); });
+            std::this_thread::sleep_for(std::chrono::milliseconds(rng() % 20));
+            ::kill(v, SIGKILL);
+            victims.push_back(v);
+        }
+        // Meanwhile: flip bytes, truncate and delete entries while they are read.
+        const Listing l = list(fn_dir);
+        if (!l.entries.empty()) {
+            const fs::path file = l.entries[rng() % l.entries.size()] / "output.bin";
+            const int fd = ::open(file.c_str(), O_RDWR | O_NOFOLLOW);
+            if (fd >= 0) {
+                struct stat st {};
+                if (::fstat(fd, &st) == 0 && st.st_size > 0) {
+                    const auto at = static_cast<off_t>(rng() % static_cast<std::uint64_t>(st.st_size));
+                    const unsigned what = rng() % 3;
+                    const char junk = static_cast<char>(rng() | 1);
+                    ++damaged;
+                    if (what == 0) (void)!::pwrite(fd, &junk, 1, at);
+                    if (what == 1) (void)!::ftruncate(fd, at);
+                    if (what == 2) {
+                        std::error_code ec;
+                        fs::remove_all(file.parent_path(), ec);
+                    }
+                }
+                ::close(fd);
+            }
+        }
+        std::this_thread::sleep_for(2ms);
+        for (std::size_t i = 0; i < workers.size(); ++i) {
+            int st = 0;
+            if (codes[i] == -1000 && ::waitpid(workers[i], &st, WNOHANG) == workers[i]) {
+                codes[i] = exit_code(st);
+                ++finished;
+            }
+        }
+    }
+    for (std::size_t i = 0; i < workers.size(); ++i) {
+        if (codes[i] == -1000) codes[i] = exit_code(reap(workers[i], 1s));
+        CHECK(codes[i] == 0);
+    }
+    for (const pid_t v : victims) reap(v);
+    MESSAGE(damaged << " entries damaged while " << workers.size() << " processes called square");
+    CHECK(damaged > 10);
+    CHECK(exit_code(reap(spawn([&] { return worker(7); }))) == 0);  // and after all that
+}
+
+TEST_CASE("memory: reduce_size keeps the most recently used entries") {
+    TempDir tmp;
+    Captured cap;
+    const corelab::Memory mem{tmp / "cache", cap.options()};
+    int calls = 0;
+    auto square = mem.cache("square", [&](const std::vector<double>& x) {
+        ++calls;
+        return squares(x);
+    });
+    const auto e1 = ramp(1000, 1.0), e2 = ramp(1000, 2.0), e3 = ramp(1000, 3.0);
+    for (const auto* e : {&e1, &e2, &e3}) {
+        square(*e);
+        std::this_thread::sleep_for(30ms);  // file times are coarse (a few ms)
+    }
+    square(e1);  // a hit: e1 is now the most recently used, e2 the least
+    CHECK(calls == 3);
+    const std::uint64_t total = mem.size_on_disk();
+    CHECK(total > 3 * 8000);
+    CHECK(mem.reduce_size(total) == 0);
+    CHECK(mem.reduce_size(total - 1) == 1);
+    CHECK(mem.size_on_disk() < total);
+    CHECK(square.check_call_in_cache(e1));
+    CHECK(square.check_call_in_cache(e3));
+    CHECK_FALSE(square.check_call_in_cache(e2));
+    CHECK(mem.reduce_size(0) == 2);
+    CHECK(mem.size_on_disk() == 0);
+    CHECK(square(e1) == squares(e1));
+    CHECK(calls == 4);
+}
+
+TEST_CASE("memory: clear removes entries and only entries") {
+    TempDir tmp;
+    const corelab::Memory mem{tmp / "cache", {.verbose = 0}};
+    auto square = mem.cache("square", squares);
+    auto cube = mem.cache("cube", [](double x) { return x * x * x; });
+    square(ramp(3, 1.0));
+    cube(2.0);
+    write_file(tmp / "cache" / "notes.txt", "mine");
+    square.clear();
+    CHECK_FALSE(square.check_call_in_cache(ramp(3, 1.0)));
+    CHECK(cube.check_call_in_cache(2.0));
+    mem.clear();
+    CHECK_FALSE(cube.check_call_in_cache(2.0));
+    CHECK(fs::exists(tmp / "cache" / "notes.txt"));
+    CHECK(mem.size_on_disk() == 0);
+}
+
+TEST_CASE("memory: threads of one process share a cache and large arguments hash on two cores" *
+          doctest::timeout(120)) {
+    TempDir tmp;
+    Captured cap;
+    const corelab::Memory mem{tmp / "cache", cap.options(1)};
+    std::atomic<int> calls{0};
+    auto square = mem.cache("square", [&](const std::vector<double>& x) {
+        ++calls;
+        return squares(x);
+    });
+    // 9.6 MB: over the 8 MB where the key's second hash moves to a helper thread.
+    const std::vector<std::vector<double>> inputs = {ramp(3, 1.0), ramp(5000, 2.0), ramp(1'200'000, 3.0)};
+    std::vector<std::thread> threads;
+    std::atomic<int> wrong{0};
+    for (int t = 0; t < 4; ++t) {
+        threads.emplace_back([&, t] {
+            for (int i = 0; i < 6; ++i) {
+                const auto& x = inputs[static_cast<std::size_t>(t + i) % inputs.size()];
+                if (square(x) != squares(x)) ++wrong;
+            }
+        });
+    }
+    for (auto& t : threads) t.join();
+    CHECK(wrong == 0);
+    CHECK(calls >= 3);
+    const int before = calls;
+    for (const auto& x : inputs) CHECK(square(x) == squares(x));
+    CHECK(calls == before);  // all stored now
+    CHECK(list(tmp / "cache" / "square").entries.size() == 3);
+    CHECK(cap.warnings() == 0);
+}
+
+TEST_CASE("memory: a large result is read and checksummed on two cores and its damage is caught" *
+          doctest::timeout(120)) {
+    TempDir tmp;
+    Captured cap;
+    const corelab::Memory mem{tmp / "cache", cap.options()};
+    int calls = 0;
+    // 9.6 MB of result: over the 8 MB where a helper thread hashes the chunks already read.
+    auto make = mem.cache("make", [&](std::size_t n) {
+        ++calls;
+        corelab::HugeArray<double> a(n);
+        for (std::size_t i = 0; i < n; ++i) a[i] = static_cast<double>(i) * 0.25;
+        return a;
+    });
+    constexpr std::size_t n = 1'200'000;
+    const auto right = [&](const corelab::HugeArray<double>& a) {
+        if (a.size() != n) return false;
+        for (std::size_t i = 0; i < n; ++i)
+            if (a[i] != static_cast<double>(i) * 0.25) return false;
+        return true;
+    };
+    CHECK(right(make(n)));
+    CHECK(right(make(n)));
+    CHECK(calls == 1);
+    const fs::path file = only_entry(tmp / "cache" / "make") / "output.bin";
+    const std::string whole = read_file(file);
+    std::string flipped = whole;
+    flipped[whole.size() - 3'000'000] ^= 0x10;  // in a chunk the helper hashes
+    write_file(file, flipped);
+    CHECK(right(make(n)));
+    CHECK(calls == 2);
+    CHECK(cap.warnings() == 1);
+    CHECK(cap.err.str().find("checksum mismatch") != std::string::npos);
+    std::string truncated = read_file(file);
+    truncated.resize(truncated.size() - 5'000'000);  // the lengths no longer match the size
+    write_file(file, truncated);
+    CHECK(right(make(n)));
+    CHECK(calls == 3);
+    CHECK(cap.warnings() == 2);
+    CHECK(right(make(n)));
+    CHECK(calls == 3);
+}
