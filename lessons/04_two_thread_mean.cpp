@@ -11,21 +11,22 @@
 // (the same threads, made to take turns as Python's do) no faster than
 // serial_loop; false_sharing much slower than two_thread although it does the
 // same adds; starting and joining a thread costs tens of microseconds.
-#include <atomic>    // std::atomic_ref
-#include <chrono>    // std::chrono::microseconds
-#include <cmath>     // std::abs
-#include <cstdio>    // std::snprintf
-#include <iostream>  // std::cout
-#include <limits>    // std::numeric_limits
-#include <span>      // std::span
-#include <string>    // std::string
-#include <vector>    // std::vector
+#include <algorithm>  // std::fill
+#include <atomic>     // std::atomic_ref
+#include <chrono>     // std::chrono::microseconds
+#include <cmath>      // std::abs
+#include <cstdio>     // std::snprintf
+#include <iostream>   // std::cout
+#include <limits>     // std::numeric_limits
+#include <span>       // std::span
+#include <string>     // std::string
+#include <vector>     // std::vector
 
 #include "corelab/cli.hpp"             // Cli, run_lesson: the shared command line
 #include "corelab/dataset.hpp"         // make_uniform: the notebook's np.random.rand(n)
 #include "corelab/reduce.hpp"          // sum_loop, chunk, combine, Partial
 #include "corelab/report.hpp"          // best_of, Report
-#include "corelab/thread_workers.hpp"  // ThreadWorkers, GlobalLock, CacheAligned
+#include "corelab/thread_workers.hpp"  // ThreadWorkers, GlobalLock, cache_line
 
 namespace po = boost::program_options;
 
@@ -53,7 +54,6 @@ void lesson(const corelab::LessonOptions& opt) {
     const std::chrono::microseconds interval(static_cast<long long>(micros));
     report.say("Lesson 04: the mean of " + std::to_string(opt.n) + " random numbers with " + std::to_string(w) +
                " threads (notebook In[6])\n");
-
     // generate the data; every thread reads it where it is
     const corelab::HugeArray<double> d = corelab::make_uniform(opt.n, opt.seed);
     const std::span<const double> data = d;
@@ -78,13 +78,11 @@ void lesson(const corelab::LessonOptions& opt) {
     const auto with_gil = corelab::best_of(opt.repeat, [&] {
         return corelab::combine(workers.run([&](unsigned k) {
             const std::span<const double> part = corelab::chunk(data, k, w);
-            double sum = 0.0;
-            gil.run(part.size(), [&](std::size_t first, std::size_t count) {  // runs only while holding it
-                double s = sum;  // the notebook's loop, slice by slice, in a register
-                for (std::size_t i = first; i < first + count; ++i) s += part[i];
-                sum = s;
+            corelab::Partial sum;
+            gil.run(part.size(), [&](std::size_t first, std::size_t count) {  // only while holding the lock:
+                sum += corelab::sum_loop(part.subspan(first, count));         // the notebook's loop, slice by slice
             });
-            return corelab::Partial{sum, part.size()};
+            return sum;
         }));
     });
     // [docs:end]
@@ -103,32 +101,27 @@ void lesson(const corelab::LessonOptions& opt) {
     // time the threads adding straight into adjacent slots of one shared
     // array, then into slots a cache line apart
     // [docs:false_sharing]
-    auto into_slots = [&](auto& slots) {
+    auto into_slots = [&](std::size_t stride) {  // thread k adds into sums[k * stride]
+        std::vector<double> sums(w * stride);
         return corelab::best_of(opt.repeat, [&] {
-            for (auto& s : slots) s = {};
+            std::fill(sums.begin(), sums.end(), 0.0);
             workers.run([&](unsigned k) {
-                add_into(slots[k].value, corelab::chunk(data, k, w));
-                return 0;
+                add_into(sums[k * stride], corelab::chunk(data, k, w));
+                return k;
             });
             double sum = 0.0;
-            for (const auto& s : slots) sum += s.value;
+            for (unsigned k = 0; k < w; ++k) sum += sums[k * stride];
             return corelab::Partial{sum, data.size()};
         });
     };
-    struct Adjacent {
-        double value;
-    };
-    std::vector<Adjacent> adjacent(w);                     // 8 bytes apart: 8 slots per cache line
-    std::vector<corelab::CacheAligned<double>> padded(w);  // 64 bytes apart: one line each
-    const auto shared = into_slots(adjacent);
-    const auto apart = into_slots(padded);
+    const auto shared = into_slots(1);                                    // 8 bytes apart: one cache line
+    const auto apart = into_slots(corelab::cache_line / sizeof(double));  // 64 bytes apart: a line each
     // [docs:end]
 
-    // check every result against the serial loop within the rounding bound
-    // (n-1)·eps·sum per sum in any order, twice for the difference of two
-    const double eps = std::numeric_limits<double>::epsilon();
+    // check every result against the serial loop: a sum in any order is within
+    // (n-1)·eps·sum of the exact one, so two means differ by at most twice that
     const double expected = serial.value.mean();
-    const double tolerance = 2.0 * static_cast<double>(opt.n - 1) * eps * std::abs(expected);
+    const double tolerance = 2.0 * static_cast<double>(opt.n - 1) * std::numeric_limits<double>::epsilon() * expected;
     for (const auto& [name, p] : {std::pair{"two_thread", threads.value},
                                   {"two_thread_gil", with_gil.value},
                                   {"false_sharing", shared.value},
@@ -139,21 +132,17 @@ void lesson(const corelab::LessonOptions& opt) {
         }
     }
 
-    char line[400];
+    char line[600];
     std::snprintf(line, sizeof line,
                   "all means agree with serial_loop within 2(n-1)eps = %.3g\n"
                   "the emulated GIL (switch interval %lld us) changed hands %llu times in %d runs\n\n"
                   "The notebook (i5-8265U, Python): one thread %.1f s, two threads %.1f s (%.2fx), two processes "
-                  "%.1f s (%.2fx).",
+                  "%.1f s (%.2fx).\nThis machine (C++): one thread %s, %u threads %s (%.2fx), with a GIL %s (%.2fx).\n",
                   tolerance, static_cast<long long>(interval.count()), static_cast<unsigned long long>(gil.handovers()),
                   opt.repeat, notebook_serial, notebook_threads, notebook_serial / notebook_threads, notebook_processes,
-                  notebook_serial / notebook_processes);
-    report.say(line);
-    std::snprintf(line, sizeof line,
-                  "This machine (C++): one thread %s, %u threads %s (%.2fx), with a GIL %s (%.2fx).\n",
-                  corelab::format_seconds(serial.seconds).c_str(), w, corelab::format_seconds(threads.seconds).c_str(),
-                  serial.seconds / threads.seconds, corelab::format_seconds(with_gil.seconds).c_str(),
-                  serial.seconds / with_gil.seconds);
+                  notebook_serial / notebook_processes, corelab::format_seconds(serial.seconds).c_str(), w,
+                  corelab::format_seconds(threads.seconds).c_str(), serial.seconds / threads.seconds,
+                  corelab::format_seconds(with_gil.seconds).c_str(), serial.seconds / with_gil.seconds);
     report.say(line);
     report.say(
         "Why C++ threads scale where Python's did not: CPython lets a thread run Python code only while it holds\n"
