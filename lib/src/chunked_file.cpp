@@ -6,7 +6,7 @@
 #include <sys/mman.h>     // mmap, munmap, mincore
 #include <sys/stat.h>     // fstat
 #include <sys/statvfs.h>  // statvfs
-#include <unistd.h>       // pread, pwrite, close, fdatasync, unlink, copy_file_range
+#include <unistd.h>       // pread, pwrite, close, fdatasync, unlink
 
 #include <algorithm>   // std::min
 #include <cerrno>      // errno
@@ -300,21 +300,26 @@ std::vector<DataFile> split_into_files(const DataFile& file, const std::vector<s
     const std::vector<FileChunk> chunks = split(file, paths.size());
     Fd source(file.path, O_RDONLY | O_CLOEXEC, "open");
     check_still_there(source.get(), file, {data_file_header_bytes, file.bytes - data_file_header_bytes, 0, file.count});
+    HugeArray<char> buffer(std::min<std::uint64_t>(write_block_bytes, file.bytes));
     std::vector<DataFile> files;
     for (std::size_t k = 0; k < paths.size(); ++k) {
         Fd target(paths[k], O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, "create", 0600);
         const Header header = make_header(chunks[k].count);
         write_all(target.get(), &header, sizeof header, 0, paths[k]);
-        // copy inside the kernel: the bytes never pass through this process
-        auto from = static_cast<off_t>(chunks[k].offset);
-        off_t to = sizeof header;
-        for (std::uint64_t left = chunks[k].bytes; left > 0;) {
-            const ssize_t c = ::copy_file_range(source.get(), &from, target.get(), &to, left, 0);
-            if (c < 0 && errno == EINTR) continue;
-            if (c < 0) throw Error("cannot copy " + file.path + " into " + paths[k] + ": " + errno_text());
-            if (c == 0) throw Error(file.path + " was truncated while it was split into files");
-            left -= static_cast<std::uint64_t>(c);
+        // copy in large blocks, as write_data_file writes: the page cache then keeps the copy in large
+        // folios too (copy_file_range would copy page by page), so split_files reads compare like with like
+        for (std::uint64_t done = 0; done < chunks[k].bytes;) {
+            const std::size_t want =
+                static_cast<std::size_t>(std::min<std::uint64_t>(buffer.size(), chunks[k].bytes - done));
+            const ssize_t r = ::pread(source.get(), buffer.data(), want, static_cast<off_t>(chunks[k].offset + done));
+            if (r < 0 && errno == EINTR) continue;
+            if (r < 0) throw Error("cannot read " + file.path + ": " + errno_text());
+            if (r == 0) throw Error(file.path + " was truncated while it was split into files");
+            write_all(target.get(), buffer.data(), static_cast<std::size_t>(r), sizeof header + done, paths[k]);
+            done += static_cast<std::uint64_t>(r);
         }
+        // on the disk before it is read: a flusher writing it back meanwhile would compete for the cores
+        if (::fdatasync(target.get()) != 0) throw Error("cannot flush " + paths[k] + " to the disk: " + errno_text());
         target.close(paths[k]);
         files.push_back(open_data_file(paths[k]));
     }

@@ -100,8 +100,9 @@ Partial read_serial(const DataFile& file, ReadMethod method = ReadMethod::pread)
 Partial read_in_processes(const DataFile& file, ProcessWorkers& workers, ReadMethod method = ReadMethod::pread);
 
 /// The notebook's literal idea: copies chunk k of `file` into a data file of
-/// its own, `paths[k]` (parts = paths.size()), each with its own header.
-/// Returns them. Throws corelab::Error when it cannot.
+/// its own, `paths[k]` (parts = paths.size()), each with its own header,
+/// and flushes them to the disk. Returns them. Throws corelab::Error when it
+/// cannot.
 std::vector<DataFile> split_into_files(const DataFile& file, const std::vector<std::string>& paths);
 
 /// Worker k opens `paths[k]` (it gets a path, nothing else), reads the whole
