@@ -26,7 +26,7 @@ namespace {
 struct NameSlot {
     std::atomic<int> state{0};
     pid_t owner = 0;
-    char path[256] = {};
+    char path[512] = {};
 };
 struct ChildSlot {
     std::atomic<int> state{0};
@@ -127,9 +127,9 @@ std::optional<NameParts> parse_name(std::string_view name) {
     return parts;
 }
 
-std::vector<std::string> remove_stale() {
+std::vector<std::string> remove_stale(const std::string& directory) {
     std::vector<std::string> removed;
-    DIR* dir = ::opendir(shm_directory);
+    DIR* dir = ::opendir(directory.c_str());
     if (dir == nullptr) return removed;
     const uid_t me = ::geteuid();
     while (const dirent* entry = ::readdir(dir)) {
@@ -137,7 +137,7 @@ std::vector<std::string> remove_stale() {
         const auto parts = parse_name(name);
         if (!parts || parts->pid == ::getpid()) continue;
         struct stat st {};
-        const std::string path = shm_path(name);
+        const std::string path = directory + "/" + name;
         if (::lstat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != me) continue;
         // ESRCH: no such process. EPERM means it runs (as someone else): keep.
         if (::kill(parts->pid, 0) == 0 || errno != ESRCH) continue;
@@ -200,16 +200,22 @@ HoldSignals::~HoldSignals() {
 }
 
 void track_name(const std::string& name) {
-    const std::string path = shm_path(name);
-    if (path.size() >= sizeof(NameSlot::path)) throw Error("IPC name too long: " + name);
-    if (!claim_slot(g_names, [&](NameSlot& s) { std::memcpy(s.path, path.c_str(), path.size() + 1); })) {
-        throw Error("too many IPC objects at once (" + std::to_string(std::size(g_names)) +
-                    "): remove some before creating '" + name + "'");
-    }
+    track_path(shm_path(name));
 }
 
 void untrack_name(const std::string& name) noexcept {
-    const std::string path = shm_path(name);
+    untrack_path(shm_path(name));
+}
+
+void track_path(const std::string& path) {
+    if (path.size() >= sizeof(NameSlot::path)) throw Error("path too long to track for cleanup: " + path);
+    if (!claim_slot(g_names, [&](NameSlot& s) { std::memcpy(s.path, path.c_str(), path.size() + 1); })) {
+        throw Error("too many IPC objects and files at once (" + std::to_string(std::size(g_names)) +
+                    "): remove some before creating '" + path + "'");
+    }
+}
+
+void untrack_path(const std::string& path) noexcept {
     const pid_t self = ::getpid();
     for (NameSlot& s : g_names) {
         if (s.state.load(std::memory_order_acquire) == 2 && s.owner == self && std::strcmp(s.path, path.c_str()) == 0) {

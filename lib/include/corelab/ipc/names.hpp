@@ -10,7 +10,8 @@
 // kills the workers it started, then lets the signal end the process), and a
 // SIGKILLed owner's leftovers are swept by the next program that creates an
 // IPC object (or by `./course clean-ipc`). Used by lesson 03 and by
-// SharedArray, MessageQueue and ProcessWorkers.
+// SharedArray, MessageQueue and ProcessWorkers; lesson 07 tracks its data
+// files the same way (track_path, remove_stale in their directory).
 #pragma once
 
 #include <signal.h>     // sigset_t
@@ -44,9 +45,10 @@ struct NameParts {
 /// The parts of `name`, or nullopt when it is not one of ours.
 std::optional<NameParts> parse_name(std::string_view name);
 
-/// Removes the objects in /dev/shm named like ours whose owning pid no
-/// longer runs and which belong to this user; returns their names.
-std::vector<std::string> remove_stale();
+/// Removes the objects in `directory` (/dev/shm unless told) named like ours
+/// whose owning pid no longer runs and which belong to this user; returns
+/// their names.
+std::vector<std::string> remove_stale(const std::string& directory = shm_directory);
 
 /// Runs remove_stale() the first time it is called in a process; every
 /// creation of an IPC object calls it.
@@ -81,6 +83,12 @@ private:
 void track_name(const std::string& name);
 /// Stops tracking a name (it has been removed).
 void untrack_name(const std::string& name) noexcept;
+/// Tracks a file by its path (anywhere, not only in /dev/shm), for the
+/// signal handler, which unlinks it. Throws corelab::Error when too many are
+/// tracked at once or the path is longer than 511 bytes.
+void track_path(const std::string& path);
+/// Stops tracking a path (it has been removed, or is to be kept).
+void untrack_path(const std::string& path) noexcept;
 /// Tracks a child this process forked, for the signal handler.
 void track_child(pid_t child);
 /// Stops tracking a child (it has been reaped).
