@@ -176,6 +176,10 @@ ProcessMap::ProcessMap(unsigned workers, std::size_t n, const ParallelOptions& o
                         " (too many open files? use fewer n_jobs)");
         }
         ::fcntl(fds[0], F_SETFL, ::fcntl(fds[0], F_GETFL) | O_NONBLOCK);
+        // a 1 MB pipe (Linux's default limit for users) instead of 64 KB: a large
+        // batch then passes in a few hand-offs between worker and parent, not
+        // dozens, each of which waits for the scheduler on a busy machine
+        ::fcntl(fds[0], F_SETPIPE_SZ, 1 << 20);
         read_fds_.push_back(fds[0]);
         write_fds_.push_back(fds[1]);
     }
@@ -347,7 +351,7 @@ void ProcessMap::collect(const BatchSink& on_batch, Progress* progress) {
             if ((fds[i].revents & (POLLIN | POLLHUP | POLLERR)) == 0) continue;
             const unsigned k = owner[i];
             std::vector<char>& buf = buffers[k];
-            if (buf.size() < used[k] + 65536) buf.resize(used[k] + 65536);
+            if (buf.size() < used[k] + (1 << 20)) buf.resize(used[k] + (1 << 20));  // a pipeful at once
             const ssize_t r = ::read(read_fds_[k], buf.data() + used[k], buf.size() - used[k]);
             if (r > 0) {
                 used[k] += static_cast<std::size_t>(r);

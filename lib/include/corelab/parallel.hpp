@@ -286,7 +286,7 @@ private:
     void run_threads(F& f, const Inputs& in, std::vector<typename detail::Cell<R>::type>& out,
                      detail::Progress& progress);
     template <class R, class F, class Inputs>
-    void run_processes(F& f, const Inputs& in, std::vector<typename detail::Cell<R>::type>& out,
+    void run_processes(F& f, const Inputs& in, std::size_t n, std::vector<typename detail::Cell<R>::type>& out,
                        detail::Progress& progress);
 
     ParallelOptions options_;
@@ -313,15 +313,17 @@ auto Parallel::map(F&& f, const Range& inputs)
 template <class R, class F, class Inputs>
 std::vector<R> Parallel::run(F& f, const Inputs& in) {
     const std::size_t n = std::ranges::size(in);
-    std::vector<typename detail::Cell<R>::type> out(n);
+    std::vector<typename detail::Cell<R>::type> out;
     detail::Progress progress(name(), options_.verbose, options_.progress, n);
     if (n > 0) {
         if (workers_ == 1 || n == 1) {
+            out.resize(n);
             run_serial<R>(f, in, out, progress);
         } else if (options_.backend == Backend::threads) {
+            out.resize(n);
             run_threads<R>(f, in, out, progress);
         } else {
-            run_processes<R>(f, in, out, progress);
+            run_processes<R>(f, in, n, out, progress);  // allocates `out` after the fork
         }
     }
     progress.finish();
@@ -396,11 +398,10 @@ void Parallel::run_threads(F& f, const Inputs& in, std::vector<typename detail::
 
 // [docs:processes]
 template <class R, class F, class Inputs>
-void Parallel::run_processes(F& f, const Inputs& in, std::vector<typename detail::Cell<R>::type>& out,
+void Parallel::run_processes(F& f, const Inputs& in, std::size_t n, std::vector<typename detail::Cell<R>::type>& out,
                              detail::Progress& progress) {
     using C = typename detail::Cell<R>::type;
     constexpr bool raw = std::is_trivially_copyable_v<C>;
-    const std::size_t n = out.size();
     const unsigned w = static_cast<unsigned>(std::min<std::size_t>(workers_, n));
     detail::ProcessMap pm(w, n, options_, name());
     for (unsigned k = 0; k < w; ++k) {
@@ -436,7 +437,10 @@ void Parallel::run_processes(F& f, const Inputs& in, std::vector<typename detail
         }
         pm.child_exit();
     }
-    // in the parent: put each batch in place as it arrives
+    // in the parent: put each batch in place as it arrives. `out` is made only
+    // now: pages touched before the fork would be shared copy-on-write with
+    // the workers, and every write below would fault and copy a page
+    out.resize(n);
     pm.collect(
         [&](std::size_t first, std::size_t count, const char* bytes, std::size_t size) {
             if constexpr (raw) {
