@@ -456,3 +456,46 @@ TEST_CASE("lesson 07: Ctrl-C while writing or reading removes the data file and 
         CHECK(corelab::test::shm_objects_of(pid).empty());
     }
 }
+
+TEST_CASE("lesson 06: csv rows in order and every result sum equals the loop's" * doctest::timeout(120)) {
+    const Outcome o = run({corelab::test::lesson("06_parallel_for"), "--tasks", "7", "--loop-size", "300", "--repeat",
+                           "1", "--format", "csv"});
+    CHECK(o.exit_code == 0);
+    const auto rows = csv_rows(o);
+    REQUIRE(rows.size() == 5);
+    const char* names[] = {"serial_loop", "processes_2", "threads_2", "processes_6", "all_cores"};
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+        CHECK(rows[i].name == names[i]);
+        CHECK(rows[i].result == "21");  // 0 + 1 + ... + 6: f(i) = sqrt(i*i) = i
+        CHECK(rows[i].seconds > 0.0);
+    }
+    CHECK(rows[0].speedup == "1");
+}
+
+TEST_CASE("lesson 06: --jobs runs one configuration and prints joblib's progress" * doctest::timeout(120)) {
+    const std::string exe = corelab::test::lesson("06_parallel_for");
+    const Outcome o = run({exe, "--tasks", "5", "--loop-size", "300", "--repeat", "1", "--jobs", "-1", "--backend",
+                           "threads", "--batch-size", "1", "--verbose", "100", "--format", "csv"});
+    CHECK(o.exit_code == 0);
+    const auto rows = csv_rows(o);
+    REQUIRE(rows.size() == 2);
+    CHECK(rows[1].name.rfind("threads_", 0) == 0);
+    CHECK(rows[1].result == "10");
+    CHECK(o.err.find("[Parallel(n_jobs=-1)]: Done   5 out of   5 | elapsed:") != std::string::npos);
+    CHECK(o.err.find("finished") != std::string::npos);
+    const Outcome table = run({exe, "--tasks", "3", "--loop-size", "300", "--repeat", "1"});
+    CHECK(table.exit_code == 0);
+    for (const char* s :
+         {"21.7 s", "11.0 s", "19.1 s", "7.6 s", "speed-up against serial_loop by n_jobs", "optimiser"}) {
+        CHECK_MESSAGE(table.out.find(s) != std::string::npos, "missing: " << s);
+    }
+    for (std::vector<std::string> args : std::vector<std::vector<std::string>>{
+             {"--jobs", "0"}, {"--jobs", "two"}, {"--backend", "gpu"}, {"--batch-size", "0"}, {"--tasks", "0"}}) {
+        args.insert(args.begin(), exe);
+        const Outcome bad = run(args);
+        CAPTURE(args[1]);
+        CAPTURE(args[2]);
+        CHECK(bad.exit_code == 2);
+        CHECK(bad.err.find("usage: lesson06_parallel_for") != std::string::npos);
+    }
+}

@@ -1,0 +1,260 @@
+// Tests of corelab/parallel.hpp: map() equals the serial loop for many sizes,
+// n_jobs and both backends; n_jobs follows joblib's rule; real faults (a
+// throw in task k, abort(), SIGKILL, a task that never returns) end in an
+// error naming the task, with no child, no zombie and nothing in /dev/shm;
+// progress lines follow joblib's format and schedule.
+#include <doctest/doctest.h>
+#include <signal.h>  // raise, SIGKILL
+#include <unistd.h>  // getpid
+
+#include <atomic>     // std::atomic
+#include <chrono>     // std::chrono
+#include <csignal>    // std::signal
+#include <cstdlib>    // std::abort
+#include <list>       // std::list (a range without indices)
+#include <regex>      // std::regex
+#include <sstream>    // std::ostringstream
+#include <stdexcept>  // std::runtime_error
+#include <string>     // std::string
+#include <thread>     // std::this_thread::sleep_for
+#include <vector>     // std::vector
+
+#include "corelab/parallel.hpp"
+#include "support/processes.hpp"
+
+using corelab::Backend;
+using corelab::Parallel;
+using corelab::ParallelOptions;
+using corelab::TaskError;
+using namespace std::chrono_literals;
+
+namespace {
+
+void check_clean() {
+    CHECK(corelab::test::children_of(::getpid()).empty());
+    CHECK(corelab::test::shm_objects_of(::getpid()).empty());
+}
+
+std::uint64_t mix(std::size_t i) {
+    return (static_cast<std::uint64_t>(i) * 0x9E3779B97F4A7C15ULL) ^ (i >> 3);
+}
+
+constexpr Backend both[] = {Backend::processes, Backend::threads};
+
+const char* name(Backend b) {
+    return b == Backend::processes ? "processes" : "threads";
+}
+
+// The TaskError map() must throw for these inputs.
+template <class F>
+TaskError task_failure(ParallelOptions options, std::size_t n, F f) {
+    Parallel par(options);
+    try {
+        (void)par.map(f, corelab::range(n));
+    } catch (const TaskError& e) {
+        return e;
+    }
+    FAIL("map() did not throw a TaskError");
+    return TaskError(99, 99, "");
+}
+
+}  // namespace
+
+TEST_CASE("parallel: n_jobs follows joblib's rule") {
+    CHECK(corelab::resolve_n_jobs(1, 4) == 1);
+    CHECK(corelab::resolve_n_jobs(6, 4) == 6);  // oversubscription is allowed
+    CHECK(corelab::resolve_n_jobs(-1, 4) == 4);
+    CHECK(corelab::resolve_n_jobs(-2, 4) == 3);
+    CHECK(corelab::resolve_n_jobs(-4, 4) == 1);
+    CHECK(corelab::resolve_n_jobs(-5, 4) == 1);  // below -cpu_count: never below 1
+    CHECK(corelab::resolve_n_jobs(-100, 4) == 1);
+    CHECK_THROWS_WITH_AS(corelab::resolve_n_jobs(0, 4), doctest::Contains("n_jobs = 0"), corelab::Error);
+    CHECK_THROWS_AS(corelab::resolve_n_jobs(5000, 4), corelab::Error);
+    CHECK_THROWS_AS(Parallel({.n_jobs = 0}), corelab::Error);
+    CHECK(Parallel({.n_jobs = -1}).workers() == corelab::usable_cpus());
+    CHECK(Parallel({.n_jobs = -1000}).workers() == 1);
+    CHECK(Parallel({.n_jobs = 2}).name() == "Parallel(n_jobs=2)");
+}
+
+TEST_CASE("parallel: map equals the serial loop for every size and n_jobs and both backends" * doctest::timeout(120)) {
+    for (Backend backend : both) {
+        for (std::size_t n : {0u, 1u, 2u, 7u, 1000u, 100'000u}) {
+            std::vector<std::uint64_t> expected(n);
+            for (std::size_t i = 0; i < n; ++i) expected[i] = mix(i);
+            for (int jobs : {1, 2, 3, -1, 8}) {
+                CAPTURE(name(backend));
+                CAPTURE(n);
+                CAPTURE(jobs);
+                Parallel par({.n_jobs = jobs, .backend = backend});
+                CHECK(par.map(mix, corelab::range(n)) == expected);
+            }
+        }
+    }
+    check_clean();
+}
+
+TEST_CASE("parallel: fixed batch sizes and ranges of every kind give the same results" * doctest::timeout(60)) {
+    const std::vector<int> inputs{5, -3, 8, 0, 12, 7, 1, 9, 4, 4, 2};
+    std::vector<int> expected;
+    for (int x : inputs) expected.push_back(x * x - 1);
+    const std::list<int> listed(inputs.begin(), inputs.end());
+    for (Backend backend : both) {
+        for (std::size_t batch : {0u, 1u, 3u, 100u}) {
+            CAPTURE(name(backend));
+            CAPTURE(batch);
+            Parallel par({.n_jobs = 3, .backend = backend, .batch_size = batch});
+            CHECK(par.map([](int x) { return x * x - 1; }, inputs) == expected);
+            CHECK(par.map([](int x) { return x * x - 1; }, listed) == expected);
+            const std::vector<bool> odd = par.map([](int x) { return x % 2 != 0; }, inputs);
+            for (std::size_t i = 0; i < inputs.size(); ++i) CHECK(odd[i] == (inputs[i] % 2 != 0));
+        }
+    }
+    check_clean();
+}
+
+TEST_CASE("parallel: strings and vectors come back from worker processes" * doctest::timeout(60)) {
+    Parallel par({.n_jobs = 3, .backend = Backend::processes});
+    const auto words = par.map([](std::size_t i) { return std::string(i % 50, static_cast<char>('a' + i % 26)); },
+                               corelab::range(2000));
+    REQUIRE(words.size() == 2000);
+    for (std::size_t i = 0; i < words.size(); ++i)
+        CHECK(words[i] == std::string(i % 50, static_cast<char>('a' + i % 26)));
+    const auto vectors = par.map(
+        [](std::size_t i) {
+            std::vector<double> v(i % 7);
+            for (std::size_t j = 0; j < v.size(); ++j) v[j] = static_cast<double>(i) + 0.5 * static_cast<double>(j);
+            return v;
+        },
+        corelab::range(500));
+    for (std::size_t i = 0; i < vectors.size(); ++i) {
+        REQUIRE(vectors[i].size() == i % 7);
+        for (std::size_t j = 0; j < vectors[i].size(); ++j)
+            CHECK(vectors[i][j] == static_cast<double>(i) + 0.5 * static_cast<double>(j));
+    }
+    check_clean();
+}
+
+TEST_CASE("parallel: for_each calls the function once per input" * doctest::timeout(60)) {
+    std::vector<std::atomic<int>> calls(1000);
+    Parallel par({.n_jobs = 2, .backend = Backend::threads});
+    par.for_each([&](std::size_t i) { calls[i].fetch_add(1); }, corelab::range(calls.size()));
+    for (auto& c : calls) CHECK(c.load() == 1);
+}
+
+TEST_CASE("parallel: an exception in task k reaches the caller with k" * doctest::timeout(120)) {
+    constexpr std::size_t n = 200;
+    for (Backend backend : both) {
+        for (int jobs : {1, 2, 3}) {
+            for (std::size_t k : {std::size_t{0}, n / 2, n - 1}) {
+                CAPTURE(name(backend));
+                CAPTURE(jobs);
+                CAPTURE(k);
+                const auto e = task_failure({.n_jobs = jobs, .backend = backend}, n, [k](std::size_t i) {
+                    if (i == k) throw std::runtime_error("bad input " + std::to_string(i));
+                    return i;
+                });
+                CHECK(e.task() == k);
+                CHECK(std::string(e.what()).find("task " + std::to_string(k) + " raised: bad input " +
+                                                 std::to_string(k)) == 0);
+            }
+        }
+    }
+    check_clean();
+}
+
+TEST_CASE("parallel: a task that calls abort is reported with its worker and SIGABRT" * doctest::timeout(60)) {
+    const auto e = task_failure({.n_jobs = 2, .backend = Backend::processes, .batch_size = 1}, 20, [](std::size_t i) {
+        if (i == 13) {
+            std::signal(SIGABRT, SIG_DFL);  // doctest's crash handler belongs to the test, not to the worker
+            std::abort();
+        }
+        return i;
+    });
+    CHECK(e.task() == 13);
+    CHECK(std::regex_search(std::string(e.what()),
+                            std::regex("^worker [01] \\(pid [0-9]+\\) was killed by SIGABRT while running task 13$")));
+    check_clean();
+}
+
+TEST_CASE("parallel: a worker killed by SIGKILL is reported within a second" * doctest::timeout(60)) {
+    const auto start = std::chrono::steady_clock::now();
+    const auto e = task_failure({.n_jobs = 2, .backend = Backend::processes}, 1000, [](std::size_t i) {
+        if (i == 500) ::raise(SIGKILL);
+        return i;
+    });
+    const double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    CHECK(e.task() == 500);
+    CHECK(std::string(e.what()).find("was killed by SIGKILL while running task 500") != std::string::npos);
+    CHECK(took < 1.0);
+    check_clean();
+}
+
+TEST_CASE("parallel: a task that never returns ends at the timeout" * doctest::timeout(60)) {
+    const auto start = std::chrono::steady_clock::now();
+    const auto e = task_failure({.n_jobs = 2, .backend = Backend::processes, .timeout = 300ms}, 10, [](std::size_t i) {
+        if (i == 3) std::this_thread::sleep_for(60s);
+        return i;
+    });
+    const double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    CHECK(e.task() == 3);
+    CHECK(std::string(e.what()).find("did not finish within 300 ms") != std::string::npos);
+    CHECK(std::string(e.what()).find("was running task 3") != std::string::npos);
+    CHECK(took >= 0.3);
+    CHECK(took < 5.0);
+    check_clean();
+}
+
+TEST_CASE("parallel: threads stop between tasks at the timeout" * doctest::timeout(60)) {
+    Parallel par({.n_jobs = 2, .backend = Backend::threads, .timeout = 100ms});
+    CHECK_THROWS_WITH_AS(par.map(
+                             [](std::size_t i) {
+                                 std::this_thread::sleep_for(20ms);
+                                 return i;
+                             },
+                             corelab::range(100)),
+                         doctest::Contains("did not finish within 100 ms"), corelab::WorkerError);
+}
+
+TEST_CASE("parallel: processes refuse to fork while other threads run" * doctest::timeout(60)) {
+    std::atomic<bool> stop{false};
+    std::thread other([&] {
+        while (!stop.load()) std::this_thread::sleep_for(1ms);
+    });
+    Parallel par({.n_jobs = 2, .backend = Backend::processes});
+    CHECK_THROWS_WITH_AS(par.map([](std::size_t i) { return i; }, corelab::range(10)), doctest::Contains("threads"),
+                         corelab::Error);
+    stop = true;
+    other.join();
+    CHECK(par.map([](std::size_t i) { return i; }, corelab::range(3)) == std::vector<std::size_t>{0, 1, 2});
+    check_clean();
+}
+
+TEST_CASE("parallel: progress lines follow joblib's format and schedule" * doctest::timeout(60)) {
+    CHECK(corelab::detail::short_format_time(0.25) == "  0.2s");
+    CHECK(corelab::detail::short_format_time(12.34) == " 12.3s");
+    CHECK(corelab::detail::short_format_time(90.0) == " 1.5min");
+    const std::regex done(
+        "^\\[Parallel\\(n_jobs=2\\)\\]: Done +[0-9]+ out of  10 \\| elapsed: +[0-9.]+s remaining: +[0-9.]+s$");
+    const std::regex finished("^\\[Parallel\\(n_jobs=2\\)\\]: Done  10 out of  10 \\| elapsed: +[0-9.]+s finished$");
+    // joblib prints when (total - done) % (total // verbose + 1) == 0, and at the end
+    for (auto [verbose, lines] : {std::pair{1, 0}, {2, 1}, {5, 3}, {100, 9}}) {
+        for (Backend backend : both) {
+            CAPTURE(verbose);
+            CAPTURE(name(backend));
+            std::ostringstream out;
+            Parallel par({.n_jobs = 2, .backend = backend, .batch_size = 1, .verbose = verbose, .progress = &out});
+            CHECK(par.map([](std::size_t i) { return i; }, corelab::range(10)).size() == 10);
+            std::istringstream in(out.str());
+            std::vector<std::string> got;
+            for (std::string line; std::getline(in, line);) got.push_back(line);
+            REQUIRE(got.size() == static_cast<std::size_t>(lines) + 1);
+            for (int i = 0; i < lines; ++i) CHECK_MESSAGE(std::regex_match(got[i], done), got[i]);
+            CHECK_MESSAGE(std::regex_match(got.back(), finished), got.back());
+        }
+    }
+    std::ostringstream quiet;
+    Parallel silent({.n_jobs = 2, .verbose = 0, .progress = &quiet});
+    (void)silent.map([](std::size_t i) { return i; }, corelab::range(10));
+    CHECK(quiet.str().empty());
+    check_clean();
+}
