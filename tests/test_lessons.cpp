@@ -85,8 +85,8 @@ TEST_CASE("lesson 02: the table names its rows and the notebook's figure" * doct
 }
 
 TEST_CASE("lessons: bad command lines exit 2 with a usage line and impossible sizes exit 1" * doctest::timeout(60)) {
-    for (const char* name :
-         {"01_lscpu", "02_serial_mean", "03_two_process_mean", "04_two_thread_mean", "05_caching", "07_chunked_file"}) {
+    for (const char* name : {"01_lscpu", "02_serial_mean", "03_two_process_mean", "04_two_thread_mean", "05_caching",
+                             "06_parallel_for", "07_chunked_file"}) {
         const std::string exe = corelab::test::lesson(name);
         CAPTURE(name);
         for (std::vector<std::string> args : std::vector<std::vector<std::string>>{
