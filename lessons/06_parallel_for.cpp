@@ -184,8 +184,8 @@ int main(int argc, char** argv) {
     corelab::Cli cli("lesson06_parallel_for",
                      "f(i) for i in range(tasks): a loop, then Parallel on processes and threads");
     cli.add_options()("tasks", po::value<std::string>()->default_value("10"), "how many calls of f (the notebook: 10)")(
-        "loop-size", po::value<std::string>()->default_value("6000"),
-        "x in f: x(x-1)/2 multiplications per call (the notebook: 10000)")(
+        "loop-size", po::value<std::string>()->default_value("10000"),
+        "x in f: x(x-1)/2 multiplications per call (the notebook's 10000)")(
         "jobs", po::value<std::string>(), "run only this n_jobs beside the loop (joblib's: -1 = all CPUs; not 0)")(
         "backend", po::value<std::string>()->default_value("processes"), "with --jobs: processes or threads")(
         "batch-size", po::value<std::string>()->default_value("auto"), "tasks per batch: auto or a count")(
