@@ -1,16 +1,20 @@
 // Implementation of corelab/process_workers.hpp: fork, poll, reap.
 #include "corelab/process_workers.hpp"
 
+#include <fcntl.h>         // fcntl(FD_CLOEXEC)
+#include <poll.h>          // poll: sleep until a child's pidfd says it ended
 #include <signal.h>        // sigprocmask, kill, signal
 #include <sys/prctl.h>     // prctl(PR_SET_PDEATHSIG)
 #include <sys/resource.h>  // getrusage
+#include <sys/syscall.h>   // SYS_pidfd_open
 #include <sys/wait.h>      // waitpid
 #include <unistd.h>        // fork, _exit, getppid
 
-#include <cerrno>   // errno
-#include <cstring>  // std::strerror, sigabbrev_np
-#include <fstream>  // std::ifstream
-#include <string>   // std::string
+#include <algorithm>  // std::clamp, std::max
+#include <cerrno>     // errno
+#include <cstring>    // std::strerror, sigabbrev_np
+#include <fstream>    // std::ifstream
+#include <string>     // std::string
 
 #include "corelab/ipc/names.hpp"  // make_name, track_child, live_threads
 
@@ -80,11 +84,35 @@ ProcessRun::ProcessRun(unsigned workers, const ProcessOptions& options, std::siz
       message_size_(message_size),
       queue_(results_queue(workers, message_size)),
       pids_(workers, 0),
+      pidfds_(workers, -1),
       reaped_(workers, false),
       parent_(::getpid()) {}
 
 ProcessRun::~ProcessRun() {
     abort_all();
+    for (int fd : pidfds_) {
+        if (fd >= 0) ::close(fd);
+    }
+}
+
+// Why the parent sleeps on pidfds instead of polling: on a 2-core machine with
+// two busy children, every wake-up of a polling parent preempts a child.
+// Waking every 200 µs cost the two-process mean ~8 ms of its ~40 (measured);
+// a pidfd becomes readable when its child ends, so the parent sleeps through
+// the work and still notices a crash at once.
+void ProcessRun::wait_for_children(ipc::Backoff& backoff, std::chrono::milliseconds longest) {
+    std::vector<pollfd> fds;
+    for (unsigned k = 0; k < workers_; ++k) {
+        if (reaped_[k]) continue;
+        if (pidfds_[k] < 0) {  // no pidfd for this child: poll the old way
+            backoff.pause();
+            return;
+        }
+        fds.push_back({pidfds_[k], POLLIN, 0});
+    }
+    if (fds.empty()) return;
+    const int ms = static_cast<int>(std::max<std::chrono::milliseconds::rep>(1, longest.count()));
+    (void)::poll(fds.data(), fds.size(), ms);  // EINTR: the loop checks everything again
 }
 
 bool ProcessRun::fork_worker(unsigned k) {
@@ -113,6 +141,9 @@ bool ProcessRun::fork_worker(unsigned k) {
                     " (too many processes? use fewer --workers)");
     }
     pids_[k] = pid;
+    // A descriptor that becomes readable when the child ends (Linux 5.3+).
+    pidfds_[k] = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+    if (pidfds_[k] >= 0) ::fcntl(pidfds_[k], F_SETFD, FD_CLOEXEC);
     try {
         ipc::track_child(pid);
     } catch (...) {
@@ -219,7 +250,15 @@ void ProcessRun::collect(const std::function<void(const void*)>& on_result) {
         if (progress) {
             backoff.reset();
         } else if (!failure) {
-            backoff.pause();
+            // Children send their result just before they exit: sleep until one
+            // ends, waking at least every 100 ms (and at the deadline) to look again.
+            auto longest = std::chrono::milliseconds(100);
+            if (options_.timeout.count() > 0) {
+                const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                    options_.timeout - (std::chrono::steady_clock::now() - start));
+                longest = std::clamp(left, std::chrono::milliseconds(1), longest);
+            }
+            wait_for_children(backoff, longest);
         }
     }
     if (failure) {

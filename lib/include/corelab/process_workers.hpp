@@ -95,7 +95,11 @@ private:
     ProcessOptions options_;
     std::size_t message_size_;
     ipc::detail::QueueCore queue_;
+    /// Sleeps until a child ends or `longest` passes (pidfds), or backs off
+    /// where the kernel has no pidfd_open. Never longer than `longest`.
+    void wait_for_children(ipc::Backoff& backoff, std::chrono::milliseconds longest);
     std::vector<pid_t> pids_;
+    std::vector<int> pidfds_;  // -1 where pidfd_open is not available
     std::vector<bool> reaped_;
     pid_t parent_ = 0;
 };
