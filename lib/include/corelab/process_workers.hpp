@@ -5,9 +5,10 @@
 // code, its data. Child k runs fn(k), sends its result through an
 // ipc::MessageQueue (the notebook's `Queue`) and `_exit`s without running the
 // parent's destructors or atexit handlers. The parent collects one result
-// per child, reaps every child and never waits without a bound: it polls the
-// queue (never waiting inside it) and waitpid(WNOHANG), so a child that
-// threw, crashed, was killed or hung is noticed within a millisecond and
+// per child, reaps every child and never waits without a bound: it looks at
+// the queue (never waiting inside it) and waitpid(WNOHANG), sleeping between
+// looks on the children's pidfds, so a child that threw, crashed, was killed
+// or hung is noticed at once (a hung one at the timeout) and
 // reported by name, pid and signal, like joblib's loky does. Children ignore
 // SIGINT (the parent stops them), die with their parent (PR_SET_PDEATHSIG),
 // and are never forked from a process that runs other threads.
@@ -37,7 +38,8 @@ struct ProcessOptions {
     /// 0: no timeout. Otherwise children still running after it are SIGKILLed,
     /// reaped, and run() throws WorkerError naming the first of them.
     std::chrono::milliseconds timeout{0};
-    /// The longest pause between two polls of the queue and of waitpid.
+    /// The longest pause between two polls of the queue and of waitpid where
+    /// the kernel has no pidfd_open (elsewhere the parent sleeps on pidfds).
     std::chrono::microseconds poll_ceiling{200};
 };
 
