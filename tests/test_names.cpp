@@ -6,9 +6,11 @@
 
 #include <algorithm>   // std::find
 #include <atomic>      // std::atomic
+#include <chrono>      // std::chrono::milliseconds
 #include <filesystem>  // std::filesystem::exists
 #include <string>      // std::string
-#include <thread>      // std::thread
+#include <thread>      // std::thread, std::this_thread::sleep_for
+#include <vector>      // std::vector
 
 #include "corelab/error.hpp"
 #include "corelab/ipc/names.hpp"
@@ -90,4 +92,28 @@ TEST_CASE("ipc names: live_threads counts a started thread" * doctest::timeout(3
     CHECK(ipc::live_threads() >= before + 1);  // ThreadSanitizer may start its own thread now too
     stop = true;
     t.join();
+}
+
+TEST_CASE("names: a worker child ignores SIGINT and kill_and_reap stops and reaps it" * doctest::timeout(30)) {
+    const pid_t parent = ::getpid();
+    const pid_t pid = corelab::ipc::fork_worker_child(0, "(test)");
+    if (pid == 0) {
+        struct sigaction now {};
+        ::sigaction(SIGINT, nullptr, &now);
+        if (now.sa_handler != SIG_IGN) ::_exit(3);  // the parent must be the one to stop it
+        ::raise(SIGINT);                            // ignored: the child keeps running
+        ::pause();                                  // until SIGKILL
+        ::_exit(4);
+    }
+    REQUIRE(pid > 0);
+    std::vector<pid_t> pids{pid, 0};  // a second slot never started: skipped
+    std::vector<bool> reaped{false, false};
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    int status = 0;
+    CHECK(::waitpid(pid, &status, WNOHANG) == 0);  // still alive: SIGINT was ignored
+    corelab::ipc::kill_and_reap(parent, pids, reaped);
+    CHECK(reaped[0]);
+    CHECK_FALSE(reaped[1]);
+    CHECK(::kill(pid, 0) == -1);                        // reaped: the pid no longer exists
+    corelab::ipc::kill_and_reap(parent, pids, reaped);  // twice is harmless
 }

@@ -2,14 +2,13 @@
 // process backend's shared page, pipes, fork, collect and reap.
 #include "corelab/parallel.hpp"
 
-#include <fcntl.h>      // fcntl, O_NONBLOCK
-#include <poll.h>       // poll
-#include <sched.h>      // sched_getaffinity, CPU_COUNT
-#include <signal.h>     // sigprocmask, kill, signal
-#include <sys/mman.h>   // mmap, munmap
-#include <sys/prctl.h>  // prctl(PR_SET_PDEATHSIG)
-#include <sys/wait.h>   // waitpid
-#include <unistd.h>     // fork, pipe, read, write, _exit
+#include <fcntl.h>     // fcntl, O_NONBLOCK
+#include <poll.h>      // poll
+#include <sched.h>     // sched_getaffinity, CPU_COUNT
+#include <signal.h>    // signal(SIGPIPE)
+#include <sys/mman.h>  // mmap, munmap
+#include <sys/wait.h>  // waitpid
+#include <unistd.h>    // fork, pipe, read, write, _exit
 
 #include <cerrno>   // errno
 #include <cstdio>   // std::snprintf
@@ -209,22 +208,9 @@ std::atomic<std::uint64_t>& ProcessMap::slot_task(unsigned k) noexcept {
 }
 
 bool ProcessMap::fork_worker(unsigned k) {
-    // Hold SIGINT/SIGTERM until the child is tracked, so the cleanup handler
-    // never misses a child it must stop (as ProcessWorkers does).
-    sigset_t stop, old;
-    ::sigemptyset(&stop);
-    ::sigaddset(&stop, SIGINT);
-    ::sigaddset(&stop, SIGTERM);
-    ::sigprocmask(SIG_BLOCK, &stop, &old);
-    const pid_t pid = ::fork();
+    const pid_t pid = ipc::fork_worker_child(k, "(too many processes? use fewer n_jobs)");
     if (pid == 0) {
-        // in the child: die with the parent, leave Ctrl-C to the parent
-        ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (::getppid() != parent_) ::_exit(71);  // the parent died before prctl
-        ::signal(SIGINT, SIG_IGN);
-        ::signal(SIGTERM, SIG_DFL);
         ::signal(SIGPIPE, SIG_IGN);  // a write to a closed pipe fails; we _exit then
-        ::sigprocmask(SIG_SETMASK, &old, nullptr);
         worker_ = k;
         // keep only our own write end: the parent sees EOF when we exit
         for (unsigned j = 0; j < workers_; ++j) {
@@ -233,20 +219,7 @@ bool ProcessMap::fork_worker(unsigned k) {
         }
         return true;
     }
-    if (pid < 0) {
-        const int err = errno;
-        ::sigprocmask(SIG_SETMASK, &old, nullptr);
-        throw Error("cannot fork worker " + std::to_string(k) + ": " + std::strerror(err) +
-                    " (too many processes? use fewer n_jobs)");
-    }
     pids_[k] = pid;
-    try {
-        ipc::track_child(pid);
-    } catch (...) {
-        ::sigprocmask(SIG_SETMASK, &old, nullptr);
-        throw;  // the destructor kills and reaps it
-    }
-    ::sigprocmask(SIG_SETMASK, &old, nullptr);
     ::close(write_fds_[k]);  // the parent only reads
     write_fds_[k] = -1;
     return false;
@@ -425,17 +398,7 @@ void ProcessMap::collect(const BatchSink& on_batch, Progress* progress) {
 }
 
 void ProcessMap::kill_all() noexcept {
-    if (::getpid() != parent_) return;
-    for (unsigned k = 0; k < workers_; ++k) {
-        if (pids_[k] > 0 && !reaped_[k]) ::kill(pids_[k], SIGKILL);
-    }
-    for (unsigned k = 0; k < workers_; ++k) {
-        if (pids_[k] <= 0 || reaped_[k]) continue;
-        while (::waitpid(pids_[k], nullptr, 0) < 0 && errno == EINTR) {
-        }
-        reaped_[k] = true;
-        ipc::untrack_child(pids_[k]);
-    }
+    ipc::kill_and_reap(parent_, pids_, reaped_);
 }
 
 }  // namespace detail

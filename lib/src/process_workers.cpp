@@ -3,12 +3,11 @@
 
 #include <fcntl.h>         // fcntl(FD_CLOEXEC)
 #include <poll.h>          // poll: sleep until a child's pidfd says it ended
-#include <signal.h>        // sigprocmask, kill, signal
-#include <sys/prctl.h>     // prctl(PR_SET_PDEATHSIG)
+#include <signal.h>        // kill, SIGKILL
 #include <sys/resource.h>  // getrusage
 #include <sys/syscall.h>   // SYS_pidfd_open
 #include <sys/wait.h>      // waitpid
-#include <unistd.h>        // fork, _exit, getppid
+#include <unistd.h>        // _exit, close
 
 #include <algorithm>  // std::clamp, std::max
 #include <cerrno>     // errno
@@ -116,42 +115,18 @@ void ProcessRun::wait_for_children(ipc::Backoff& backoff, std::chrono::milliseco
 }
 
 bool ProcessRun::fork_worker(unsigned k) {
-    // Hold SIGINT/SIGTERM until the child is tracked, so the parent's handler
-    // never misses a child it must stop.
-    sigset_t stop, old;
-    ::sigemptyset(&stop);
-    ::sigaddset(&stop, SIGINT);
-    ::sigaddset(&stop, SIGTERM);
-    ::sigprocmask(SIG_BLOCK, &stop, &old);
-    const pid_t pid = ::fork();
-    if (pid == 0) {
-        // in the child: die with the parent, leave Ctrl-C to the parent
-        ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (::getppid() != parent_) ::_exit(71);  // the parent died before prctl
-        ::signal(SIGINT, SIG_IGN);
-        ::signal(SIGTERM, SIG_DFL);
-        ::sigprocmask(SIG_SETMASK, &old, nullptr);
-        return true;
-    }
-    if (pid < 0) {
-        const int err = errno;
-        ::sigprocmask(SIG_SETMASK, &old, nullptr);
+    pid_t pid = 0;
+    try {
+        pid = ipc::fork_worker_child(k, "(too many processes? use fewer --workers)");
+    } catch (...) {
         abort_all();
-        throw Error("cannot fork worker " + std::to_string(k) + ": " + std::strerror(err) +
-                    " (too many processes? use fewer --workers)");
+        throw;
     }
+    if (pid == 0) return true;  // in the child
     pids_[k] = pid;
     // A descriptor that becomes readable when the child ends (Linux 5.3+).
     pidfds_[k] = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
     if (pidfds_[k] >= 0) ::fcntl(pidfds_[k], F_SETFD, FD_CLOEXEC);
-    try {
-        ipc::track_child(pid);
-    } catch (...) {
-        ::sigprocmask(SIG_SETMASK, &old, nullptr);
-        abort_all();
-        throw;
-    }
-    ::sigprocmask(SIG_SETMASK, &old, nullptr);
     return false;
 }
 
@@ -268,17 +243,7 @@ void ProcessRun::collect(const std::function<void(const void*)>& on_result) {
 }
 
 void ProcessRun::abort_all() noexcept {
-    if (::getpid() != parent_) return;
-    for (unsigned k = 0; k < workers_; ++k) {
-        if (pids_[k] > 0 && !reaped_[k]) ::kill(pids_[k], SIGKILL);
-    }
-    for (unsigned k = 0; k < workers_; ++k) {
-        if (pids_[k] <= 0 || reaped_[k]) continue;
-        while (::waitpid(pids_[k], nullptr, 0) < 0 && errno == EINTR) {
-        }
-        reaped_[k] = true;
-        ipc::untrack_child(pids_[k]);
-    }
+    ipc::kill_and_reap(parent_, pids_, reaped_);
 }
 
 }  // namespace detail

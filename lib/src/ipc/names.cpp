@@ -4,11 +4,12 @@
 
 #include <dirent.h>       // opendir, readdir
 #include <signal.h>       // sigaction, kill, raise
+#include <sys/prctl.h>    // prctl(PR_SET_PDEATHSIG)
 #include <sys/random.h>   // getrandom
 #include <sys/stat.h>     // lstat
 #include <sys/statvfs.h>  // statvfs
 #include <sys/wait.h>     // waitpid
-#include <unistd.h>       // getpid, unlink
+#include <unistd.h>       // getpid, unlink, fork, getppid, _exit
 
 #include <atomic>   // std::atomic
 #include <cerrno>   // errno
@@ -228,6 +229,57 @@ void untrack_path(const std::string& path) noexcept {
 void track_child(pid_t child) {
     if (!claim_slot(g_children, [&](ChildSlot& s) { s.pid = child; })) {
         throw Error("too many worker processes at once (" + std::to_string(std::size(g_children)) + ")");
+    }
+}
+
+pid_t fork_worker_child(unsigned worker, const std::string& advice) {
+    const pid_t parent = ::getpid();
+    // Hold SIGINT/SIGTERM until the child is tracked, so the cleanup handler
+    // never misses a child it must stop.
+    sigset_t stop, old;
+    ::sigemptyset(&stop);
+    ::sigaddset(&stop, SIGINT);
+    ::sigaddset(&stop, SIGTERM);
+    ::sigprocmask(SIG_BLOCK, &stop, &old);
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+        // in the child: die with the parent, leave Ctrl-C to the parent
+        ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (::getppid() != parent) ::_exit(71);  // the parent died before prctl
+        ::signal(SIGINT, SIG_IGN);
+        ::signal(SIGTERM, SIG_DFL);
+        ::sigprocmask(SIG_SETMASK, &old, nullptr);
+        return 0;
+    }
+    if (pid < 0) {
+        const int err = errno;
+        ::sigprocmask(SIG_SETMASK, &old, nullptr);
+        throw Error("cannot fork worker " + std::to_string(worker) + ": " + std::strerror(err) + " " + advice);
+    }
+    try {
+        track_child(pid);
+    } catch (...) {
+        ::kill(pid, SIGKILL);
+        while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
+        }
+        ::sigprocmask(SIG_SETMASK, &old, nullptr);
+        throw;
+    }
+    ::sigprocmask(SIG_SETMASK, &old, nullptr);
+    return pid;
+}
+
+void kill_and_reap(pid_t parent, const std::vector<pid_t>& pids, std::vector<bool>& reaped) noexcept {
+    if (::getpid() != parent) return;
+    for (std::size_t k = 0; k < pids.size(); ++k) {
+        if (pids[k] > 0 && !reaped[k]) ::kill(pids[k], SIGKILL);
+    }
+    for (std::size_t k = 0; k < pids.size(); ++k) {
+        if (pids[k] <= 0 || reaped[k]) continue;
+        while (::waitpid(pids[k], nullptr, 0) < 0 && errno == EINTR) {
+        }
+        reaped[k] = true;
+        untrack_child(pids[k]);
     }
 }
 

@@ -94,6 +94,19 @@ void track_child(pid_t child);
 /// Stops tracking a child (it has been reaped).
 void untrack_child(pid_t child) noexcept;
 
+/// Forks one worker child the way every corelab worker is forked: SIGINT and
+/// SIGTERM are held until the child is tracked (so the cleanup handler never
+/// misses it); the child dies with its parent (PR_SET_PDEATHSIG), ignores
+/// SIGINT (the parent stops it) and keeps SIGTERM's default. Returns 0 in the
+/// child and the child's pid, already tracked, in the parent. Throws
+/// corelab::Error naming `worker` and ending with `advice` when fork fails.
+pid_t fork_worker_child(unsigned worker, const std::string& advice);
+
+/// SIGKILLs every child of `pids` not yet `reaped` (pid <= 0: never started),
+/// then reaps and untracks each one and marks it reaped. Does nothing in a
+/// process other than `parent` (a child that inherited the lists).
+void kill_and_reap(pid_t parent, const std::vector<pid_t>& pids, std::vector<bool>& reaped) noexcept;
+
 /// How many threads this process runs now (entries of /proc/self/task).
 unsigned live_threads();
 
