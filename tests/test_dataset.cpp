@@ -2,6 +2,7 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>  // std::equal, std::all_of
+#include <cstddef>    // std::ptrdiff_t
 #include <limits>     // std::numeric_limits
 
 #include "corelab/dataset.hpp"
@@ -34,6 +35,36 @@ TEST_CASE("dataset: a prefix of a larger dataset is the smaller dataset") {
     const auto small = corelab::make_uniform(1000, 9);
     const auto large = corelab::make_uniform(5000, 9);
     CHECK(std::equal(small.begin(), small.end(), large.begin()));
+}
+
+TEST_CASE("dataset: parts made alone are the slices of the whole array bit for bit") {
+    // Part boundaries inside blocks, on block edges and parts longer than a block.
+    const std::size_t n = 3 * corelab::dataset_block + 12'345;
+    const auto whole = corelab::make_uniform(n, 7);
+    for (std::size_t parts : {1u, 2u, 3u, 5u, 7u}) {
+        CAPTURE(parts);
+        for (std::size_t k = 0; k < parts; ++k) {
+            const auto [first, count] = corelab::chunk_range(n, k, parts);
+            const auto part = corelab::make_uniform_part(n, 7, first, count, k % 2 == 0 ? 1u : 3u);
+            CAPTURE(first);
+            REQUIRE(part.size() == count);
+            CHECK(std::equal(part.begin(), part.end(), whole.begin() + static_cast<std::ptrdiff_t>(first)));
+        }
+    }
+    const auto edge = corelab::make_uniform_part(n, 7, corelab::dataset_block - 1, 2);
+    CHECK(edge[0] == whole[corelab::dataset_block - 1]);
+    CHECK(edge[1] == whole[corelab::dataset_block]);
+    const auto last = corelab::make_uniform_part(n, 7, n - 1, 1);
+    CHECK(last[0] == whole[n - 1]);
+}
+
+TEST_CASE("dataset: a part outside the data or an empty part is a clear error") {
+    CHECK_THROWS_WITH_AS(corelab::make_uniform_part(100, 1, 0, 0), doctest::Contains("at least 1"), corelab::Error);
+    CHECK_THROWS_WITH_AS(corelab::make_uniform_part(100, 1, 90, 11), doctest::Contains("do not lie within the 100"),
+                         corelab::Error);
+    CHECK_THROWS_AS(corelab::make_uniform_part(100, 1, 101, 1), corelab::Error);
+    // first + count overflows: still refused, not wrapped round.
+    CHECK_THROWS_AS(corelab::make_uniform_part(100, 1, 50, std::numeric_limits<std::size_t>::max()), corelab::Error);
 }
 
 TEST_CASE("dataset: impossible sizes throw a clear error before allocating") {

@@ -45,8 +45,10 @@ struct Xoshiro256Plus {
     }
 };
 
-void fill_block(double* out, std::size_t count, std::uint64_t seed, std::uint64_t block) {
+// Elements [skip, skip + count) of block `block`: the generator steps over the first `skip`.
+void fill_block(double* out, std::size_t skip, std::size_t count, std::uint64_t seed, std::uint64_t block) {
     Xoshiro256Plus rng(seed, block);
+    for (std::size_t i = 0; i < skip; ++i) (void)rng.next();
     for (std::size_t i = 0; i < count; ++i) out[i] = static_cast<double>(rng.next() >> 11) * 0x1.0p-53;
 }
 
@@ -80,23 +82,37 @@ void check_fits_in_memory(std::size_t bytes, const char* what) {
 
 HugeArray<double> make_uniform(std::size_t n, std::uint64_t seed, unsigned threads) {
     if (n == 0) throw Error("make_uniform: n must be at least 1");
-    if (n > std::numeric_limits<std::size_t>::max() / sizeof(double)) {
-        throw Error("make_uniform: " + std::to_string(n) + " doubles cannot be addressed: use a smaller --n");
-    }
-    check_fits_in_memory(n * sizeof(double), (std::to_string(n) + " doubles").c_str());
+    return make_uniform_part(n, seed, 0, n, threads);
+}
 
-    HugeArray<double> data(n);
-    const std::size_t blocks = (n + dataset_block - 1) / dataset_block;
+HugeArray<double> make_uniform_part(std::size_t n, std::uint64_t seed, std::size_t first, std::size_t count,
+                                    unsigned threads) {
+    if (count == 0) throw Error("make_uniform_part: count must be at least 1");
+    if (first > n || count > n - first) {
+        throw Error("make_uniform_part: elements [" + std::to_string(first) + ", " + std::to_string(first) + " + " +
+                    std::to_string(count) + ") do not lie within the " + std::to_string(n) + " of the data");
+    }
+    if (count > std::numeric_limits<std::size_t>::max() / sizeof(double)) {
+        throw Error("make_uniform: " + std::to_string(count) + " doubles cannot be addressed: use a smaller --n");
+    }
+    check_fits_in_memory(count * sizeof(double), (std::to_string(count) + " doubles").c_str());
+
+    HugeArray<double> data(count);
+    const std::size_t end = first + count;
+    const std::size_t first_block = first / dataset_block;
+    const std::size_t blocks = (end + dataset_block - 1) / dataset_block - first_block;
     if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
     threads = static_cast<unsigned>(std::min<std::size_t>(threads, blocks));
 
     // Each thread takes the next unfilled block; block b always gets the same
-    // numbers, so the thread count cannot change the data.
+    // numbers, so neither the thread count nor the slice can change the data.
     std::atomic<std::size_t> next{0};
     auto work = [&] {
-        for (std::size_t b; (b = next.fetch_add(1, std::memory_order_relaxed)) < blocks;) {
-            const std::size_t first = b * dataset_block;
-            fill_block(data.data() + first, std::min(dataset_block, n - first), seed, b);
+        for (std::size_t k; (k = next.fetch_add(1, std::memory_order_relaxed)) < blocks;) {
+            const std::size_t b = first_block + k;
+            const std::size_t from = std::max(first, b * dataset_block);  // first element of the slice in block b
+            const std::size_t to = std::min(end, (b + 1) * dataset_block);
+            fill_block(data.data() + (from - first), from - b * dataset_block, to - from, seed, b);
         }
     };
     std::vector<std::thread> pool;
