@@ -147,8 +147,8 @@ void lesson(const corelab::LessonOptions& opt) {
         }
     }
     if (opt.extra.count("keep") != 0) {
-        report.say("kept " + file.path());
-        file.keep();
+        report.say("kept the data file as " + file.keep("lesson07_data.bin") +
+                   " (lesson 08 reads it with --file; a later --keep replaces it)");
     }
     report.print();
 }
@@ -160,6 +160,6 @@ int main(int argc, char** argv) {
     cli.with_workers(2, 16);
     cli.add_options()("dir", boost::program_options::value<std::string>(),
                       "where to write the data file (default: beside this program)")(
-        "keep", "keep the data file at the end (it is removed otherwise)");
+        "keep", "keep the data file at the end as lesson07_data.bin (it is removed otherwise)");
     return corelab::run_lesson(argc, argv, cli, lesson);
 }

@@ -314,9 +314,14 @@ TEST_CASE("scratch file: removed when destroyed unless kept and named for the st
         CHECK(parts->pid == ::getpid());
         (void)corelab::write_data_file(a.path(), exact_data(10));
         (void)corelab::write_data_file(b.path(), exact_data(10));
-        kept = b.path();
-        b.keep();
+        CHECK_THROWS_AS((void)b.keep("../escape"), corelab::Error);
+        CHECK_THROWS_AS((void)b.keep(fs::path(a.path()).filename().string()), corelab::Error);  // a scratch name
+        kept = b.keep("kept.bin");
+        CHECK(kept == (dir.path / "kept.bin").string());
         CHECK(b.path().empty());
+        CHECK_THROWS_AS((void)b.keep("again.bin"), corelab::Error);
+        CHECK(corelab::ipc::remove_stale(dir.path.string()).empty());  // the sweep leaves a kept file alone
+        CHECK(corelab::open_data_file(kept).count == 10);
         corelab::ScratchFile moved = std::move(a);
         CHECK(fs::exists(moved.path()));
     }

@@ -398,9 +398,18 @@ ScratchFile::~ScratchFile() {
     remove();
 }
 
-void ScratchFile::keep() noexcept {
-    if (!path_.empty()) ipc::untrack_path(path_);
+std::string ScratchFile::keep(const std::string& name) {
+    if (path_.empty()) throw Error("ScratchFile::keep: the file was already kept or removed");
+    if (name.empty() || name == "." || name == ".." || name.find('/') != std::string::npos || ipc::parse_name(name)) {
+        throw Error("cannot keep " + path_ + " as '" + name + "': give a plain file name not starting with corelab.");
+    }
+    const std::string kept = (std::filesystem::path(path_).parent_path() / name).string();
+    if (::rename(path_.c_str(), kept.c_str()) != 0) {
+        throw Error("cannot keep " + path_ + " as " + kept + ": " + std::strerror(errno));
+    }
+    ipc::untrack_path(path_);
     path_.clear();
+    return kept;
 }
 
 void ScratchFile::remove() noexcept {

@@ -145,8 +145,12 @@ public:
 
     /// The absolute path; empty after keep() or remove().
     const std::string& path() const noexcept { return path_; }
-    /// Leaves the file where it is: it is no longer removed, not even on a signal.
-    void keep() noexcept;
+    /// Keeps the file: renames it to `name` in the same directory (a plain
+    /// file name; a file of that name is replaced) and returns the new path.
+    /// It is no longer removed, not even on a signal, and its name is not one
+    /// that remove_stale() sweeps. Throws corelab::Error when `name` is not a
+    /// plain file name or the rename fails (the file then stays scratch).
+    std::string keep(const std::string& name);
     /// Removes the file now (if it exists) and stops tracking it.
     void remove() noexcept;
 
