@@ -4,11 +4,14 @@
 #include <doctest/doctest.h>
 #include <signal.h>    // kill, killpg
 #include <sys/stat.h>  // chmod
+#include <unistd.h>    // geteuid
 
 #include <chrono>      // std::chrono::seconds
 #include <cmath>       // std::abs
 #include <cstdlib>     // std::strtod, mkdtemp
 #include <filesystem>  // std::filesystem
+#include <fstream>     // std::ifstream
+#include <iterator>    // std::istreambuf_iterator
 #include <limits>      // std::numeric_limits
 #include <string>      // std::string
 #include <thread>      // std::this_thread::sleep_for
@@ -499,3 +502,127 @@ TEST_CASE("lesson 06: --jobs runs one configuration and prints joblib's progress
         CHECK(bad.err.find("usage: lesson06_parallel_for") != std::string::npos);
     }
 }
+
+#ifdef CORELAB_MPIEXEC
+namespace {
+
+// mpiexec with the flags ./course uses (root in a container, more ranks than
+// cores) and, under ASan, Open MPI's own leaks suppressed (tests/mpi.lsan.supp).
+std::vector<std::string> mpiexec(int ranks, std::vector<std::string> args) {
+    std::vector<std::string> argv{"/usr/bin/env",
+                                  "OMPI_MCA_mca_base_component_disable_dlclose=1",
+                                  "LSAN_OPTIONS=" CORELAB_MPI_LSAN_OPTIONS,
+                                  CORELAB_MPIEXEC,
+                                  "-np",
+                                  std::to_string(ranks),
+                                  "--oversubscribe"};
+    if (::geteuid() == 0) argv.push_back("--allow-run-as-root");
+    argv.push_back(corelab::test::lesson("08_mpi_mean"));
+    argv.insert(argv.end(), args.begin(), args.end());
+    return argv;
+}
+
+// Runs lesson 08 in `ranks` ranks on n numbers and checks its rows against
+// the serial mean of make_uniform(n, seed): the same data, whatever the ranks.
+void check_ranks(int ranks, std::size_t n) {
+    const Outcome o = run(mpiexec(ranks, {"--n", std::to_string(n), "--seed", "5", "--repeat", "2", "--format", "csv"}),
+                          std::chrono::seconds(100));
+    CAPTURE(o.err);
+    REQUIRE(o.exit_code == 0);
+    const auto rows = csv_rows(o);
+    REQUIRE(rows.size() == 5);
+    const std::string r = std::to_string(ranks);
+    const char* names[] = {"make_share", "serial_loop", "mpi_reduce_", "mpi_all_reduce_", "reduce_only"};
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+        CHECK(rows[i].name == names[i] + std::string(i == 2 || i == 3 ? r : ""));
+        CHECK(rows[i].seconds > 0.0);
+    }
+    const double serial = corelab::sum_loop(corelab::make_uniform(n, 5)).mean();
+    CHECK(std::strtod(rows[1].result.c_str(), nullptr) == serial);  // one loop over the same data, bit for bit
+    const double tolerance = 2.0 * static_cast<double>(n) * std::numeric_limits<double>::epsilon() * serial;
+    for (std::size_t i : {2u, 3u}) CHECK(std::abs(std::strtod(rows[i].result.c_str(), nullptr) - serial) <= tolerance);
+    CHECK(rows[1].speedup == "1");
+    CHECK(rows[0].result.empty());
+    CHECK(rows[4].result.empty());
+}
+
+bool running(pid_t pid) {  // alive and not a zombie
+    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+    std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+    const auto close = text.rfind(')');
+    return close != std::string::npos && close + 2 < text.size() && text[close + 2] != 'Z';
+}
+
+}  // namespace
+
+TEST_CASE("lesson 08: one rank under mpiexec gives the serial mean" * doctest::timeout(120)) {
+    check_ranks(1, 200'003);
+}
+
+TEST_CASE("lesson 08: two ranks give the serial mean of the same data" * doctest::timeout(120)) {
+    check_ranks(2, 200'003);
+}
+
+TEST_CASE("lesson 08: three ranks give the serial mean even with more ranks than numbers" * doctest::timeout(180)) {
+    check_ranks(3, 3 * corelab::dataset_block + 1);  // shares that start inside a generation block
+    check_ranks(3, 2);                               // rank 2 has no numbers
+}
+
+TEST_CASE("lesson 08: --file reads lesson 07's data file and a missing file stops every rank" * doctest::timeout(120)) {
+    LessonDir dir;
+    const std::string path = dir.path + "/data.bin";
+    const auto data = corelab::make_uniform(100'001, 3);
+    (void)corelab::write_data_file(path, data);
+    const Outcome o = run(mpiexec(2, {"--file", path, "--repeat", "1", "--format", "csv"}), std::chrono::seconds(100));
+    CAPTURE(o.err);
+    REQUIRE(o.exit_code == 0);
+    const auto rows = csv_rows(o);
+    REQUIRE(rows.size() == 5);
+    CHECK(rows[0].name == "open_share");
+    CHECK(rows[1].name == "serial_read");
+    CHECK(std::strtod(rows[1].result.c_str(), nullptr) == corelab::read_serial(corelab::open_data_file(path)).mean());
+    const double mean = corelab::sum_loop(data).mean();
+    CHECK(std::abs(std::strtod(rows[2].result.c_str(), nullptr) - mean) <= 2e-16 * 100'001);
+
+    const Outcome missing = run(mpiexec(2, {"--file", dir.path + "/none.bin"}), std::chrono::seconds(100));
+    CHECK(missing.exit_code == 1);
+    CHECK(missing.signal == 0);
+    CHECK(missing.err.find("error: every rank: cannot open") != std::string::npos);
+}
+
+TEST_CASE("lesson 08: a bad command line is reported once by rank 0 and exits 2" * doctest::timeout(120)) {
+    const Outcome bad = run(mpiexec(3, {"--n", "0"}), std::chrono::seconds(100));
+    CHECK(bad.exit_code == 2);
+    const auto first = bad.err.find("usage: lesson08_mpi_mean");
+    REQUIRE(first != std::string::npos);
+    CHECK(bad.err.find("usage: lesson08_mpi_mean", first + 1) == std::string::npos);  // not once per rank
+    const Outcome help = run(mpiexec(2, {"--help"}), std::chrono::seconds(100));
+    CHECK(help.exit_code == 0);
+    CHECK(help.out.find("--ranks N") != std::string::npos);
+    CHECK(help.out.find("--file") != std::string::npos);
+}
+
+TEST_CASE("lesson 08: a rank killed mid-run or Ctrl-C ends the whole run and leaves no rank" * doctest::timeout(180)) {
+    for (const bool kill_a_rank : {true, false}) {
+        CAPTURE(kill_a_rank);
+        const pid_t mpirun = corelab::test::start_in_own_group(mpiexec(2, {"--n", "20000000", "--repeat", "100"}));
+        std::vector<pid_t> ranks;
+        REQUIRE(corelab::test::eventually([&] { return (ranks = corelab::test::live_children_of(mpirun)).size() == 2; },
+                                          std::chrono::seconds(60)));
+        std::this_thread::sleep_for(std::chrono::milliseconds(1500));  // into the timed runs
+        if (kill_a_rank) {
+            ::kill(ranks[1], SIGKILL);
+        } else {
+            ::killpg(mpirun, SIGINT);  // what Ctrl-C does: mpirun's process group
+        }
+        const auto ended = corelab::test::wait_for(mpirun, std::chrono::seconds(30));
+        if (!ended.ended) ::killpg(mpirun, SIGKILL);
+        REQUIRE(ended.ended);
+        CHECK((ended.exit_code != 0 || ended.signal != 0));
+        for (const pid_t r : ranks) {
+            CHECK(corelab::test::eventually([&] { return !running(r); }, std::chrono::seconds(10)));
+            if (running(r)) ::kill(r, SIGKILL);
+        }
+    }
+}
+#endif  // without MPI, tests/CMakeLists.txt registers lesson.08_mpi_mean.skipped instead
