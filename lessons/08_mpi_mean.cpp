@@ -18,6 +18,7 @@
 #include <boost/mpi/request.hpp>       // request: a message still on its way
 #include <chrono>                      // std::chrono_literals
 #include <cmath>                       // std::abs
+#include <cstdio>                      // std::fprintf
 #include <iostream>                    // std::cout, std::cerr
 #include <limits>                      // std::numeric_limits
 #include <string>                      // std::string
@@ -135,9 +136,17 @@ void lesson(const mpi::communicator& world, const corelab::LessonOptions& opt) {
     });
     double slowest_share = 0.0;
     mpi::reduce(world, watch.seconds(), slowest_share, mpi::maximum<double>(), 0);
-    const auto work = [&] {
-        return file.count != 0 ? corelab::read_chunk(file, chunk, corelab::ReadMethod::pread)
-                               : corelab::sum_loop(share);
+    // [docs:end]
+    // [docs:work]
+    const auto work = [&]() -> Partial {  // this rank's sum; it runs between collectives
+        try {
+            return file.count != 0 ? corelab::read_chunk(file, chunk, corelab::ReadMethod::pread)
+                                   : corelab::sum_loop(share);
+        } catch (const std::exception& e) {  // the file was truncated or replaced meanwhile
+            std::fprintf(stderr, "error: rank %d: %s\n", rank, e.what());  // std::cerr is rank 0's only
+            world.abort(1);  // MPI_Abort: the others wait in a collective; mpirun ends them all
+            return {};       // not reached
+        }
     };
     // [docs:end]
     const std::size_t mine = file.count != 0 ? chunk.count : share.size();

@@ -553,6 +553,25 @@ bool running(pid_t pid) {  // alive and not a zombie
     return close != std::string::npos && close + 2 < text.size() && text[close + 2] != 'Z';
 }
 
+// The /dev/shm files a process maps (Open MPI's vader_segment.* for a rank).
+std::vector<std::string> shm_mapped_by(pid_t pid) {
+    std::ifstream maps("/proc/" + std::to_string(pid) + "/maps");
+    std::vector<std::string> files;
+    for (std::string line; std::getline(maps, line);) {
+        const auto at = line.find("/dev/shm/");
+        if (at != std::string::npos) files.push_back(line.substr(at));
+    }
+    return files;
+}
+
+// mpirun with 2 ranks on a long run, started in its own group; its ranks' pids.
+pid_t start_mpirun(std::vector<pid_t>& ranks) {
+    const pid_t mpirun = corelab::test::start_in_own_group(mpiexec(2, {"--n", "20000000", "--repeat", "100"}));
+    REQUIRE(corelab::test::eventually([&] { return (ranks = corelab::test::live_children_of(mpirun)).size() == 2; },
+                                      std::chrono::seconds(60)));
+    return mpirun;
+}
+
 }  // namespace
 
 TEST_CASE("lesson 08: one rank under mpiexec gives the serial mean" * doctest::timeout(120)) {
@@ -605,10 +624,8 @@ TEST_CASE("lesson 08: a bad command line is reported once by rank 0 and exits 2"
 TEST_CASE("lesson 08: a rank killed mid-run or Ctrl-C ends the whole run and leaves no rank" * doctest::timeout(180)) {
     for (const bool kill_a_rank : {true, false}) {
         CAPTURE(kill_a_rank);
-        const pid_t mpirun = corelab::test::start_in_own_group(mpiexec(2, {"--n", "20000000", "--repeat", "100"}));
         std::vector<pid_t> ranks;
-        REQUIRE(corelab::test::eventually([&] { return (ranks = corelab::test::live_children_of(mpirun)).size() == 2; },
-                                          std::chrono::seconds(60)));
+        const pid_t mpirun = start_mpirun(ranks);
         std::this_thread::sleep_for(std::chrono::milliseconds(1500));  // into the timed runs
         if (kill_a_rank) {
             ::kill(ranks[1], SIGKILL);
@@ -624,5 +641,55 @@ TEST_CASE("lesson 08: a rank killed mid-run or Ctrl-C ends the whole run and lea
             if (running(r)) ::kill(r, SIGKILL);
         }
     }
+}
+TEST_CASE("lesson 08: a file truncated mid-run stops every rank by MPI_Abort and leaves no rank" *
+          doctest::timeout(180)) {
+    LessonDir dir;
+    const std::string path = dir.path + "/data.bin";
+    (void)corelab::write_data_file(path, corelab::make_uniform(20'000'000, 1));
+    const pid_t mpirun =
+        corelab::test::start_in_own_group(mpiexec(2, {"--file", path, "--repeat", "100", "--format", "csv"}));
+    std::vector<pid_t> ranks;
+    REQUIRE(corelab::test::eventually([&] { return (ranks = corelab::test::live_children_of(mpirun)).size() == 2; },
+                                      std::chrono::seconds(60)));
+    std::this_thread::sleep_for(std::chrono::milliseconds(1500));  // into the timed reads
+    std::filesystem::resize_file(path, 1 << 20);                   // every chunk now ends past the end of the file
+    const auto ended = corelab::test::wait_for(mpirun, std::chrono::seconds(30));
+    if (!ended.ended) ::killpg(mpirun, SIGKILL);
+    REQUIRE(ended.ended);  // without MPI_Abort, the other rank waits in its collective for ever
+    CHECK(ended.exit_code != 0);
+    for (const pid_t r : ranks) {
+        CHECK(corelab::test::eventually([&] { return !running(r); }, std::chrono::seconds(10)));
+        if (running(r)) ::kill(r, SIGKILL);
+    }
+}
+TEST_CASE("lesson 08: ./course clean-ipc removes what a killed mpirun left and spares a live run" *
+          doctest::timeout(180)) {
+    std::vector<pid_t> live_ranks, killed_ranks;
+    const pid_t live = start_mpirun(live_ranks);
+    const pid_t killed = start_mpirun(killed_ranks);
+    std::vector<std::string> live_files, killed_files;
+    REQUIRE(corelab::test::eventually([&] { return !(live_files = shm_mapped_by(live_ranks[0])).empty(); },
+                                      std::chrono::seconds(30)));
+    REQUIRE(corelab::test::eventually([&] { return !(killed_files = shm_mapped_by(killed_ranks[0])).empty(); },
+                                      std::chrono::seconds(30)));
+    ::kill(killed, SIGKILL);  // mpirun itself: its ranks follow, their shared memory stays
+    CHECK(corelab::test::wait_for(killed, std::chrono::seconds(10)).ended);
+    for (const pid_t r : killed_ranks)
+        CHECK(corelab::test::eventually([&] { return !running(r); }, std::chrono::seconds(10)));
+    for (const auto& f : killed_files) CHECK_MESSAGE(std::filesystem::exists(f), "Open MPI removed " << f << " itself");
+
+    const Outcome clean = run({"/bin/bash", CORELAB_COURSE, "clean-ipc"});
+    CHECK(clean.exit_code == 0);
+    CHECK(clean.out.find("Open MPI's") != std::string::npos);
+    for (const auto& f : killed_files) CHECK_MESSAGE(!std::filesystem::exists(f), "left: " << f);
+    for (const auto& f : live_files) CHECK_MESSAGE(std::filesystem::exists(f), "removed from a live run: " << f);
+
+    ::killpg(live, SIGINT);
+    const auto ended = corelab::test::wait_for(live, std::chrono::seconds(30));
+    if (!ended.ended) ::killpg(live, SIGKILL);
+    CHECK(ended.ended);
+    for (const pid_t r : live_ranks)
+        CHECK(corelab::test::eventually([&] { return !running(r); }, std::chrono::seconds(10)));
 }
 #endif  // without MPI, tests/CMakeLists.txt registers lesson.08_mpi_mean.skipped instead
