@@ -52,11 +52,13 @@ TEST_CASE("cli: bad command lines are usage errors that say what was wrong") {
 
 TEST_CASE("cli: a lesson's own options are parsed and listed in the usage line") {
     corelab::Cli cli("lesson06", "a test lesson");
-    cli.add_options()("tasks", boost::program_options::value<int>()->default_value(10), "how many tasks");
+    cli.add_options()("tasks", boost::program_options::value<int>()->default_value(10), "how many tasks")(
+        "keep-cache", "a switch")("cache-dir", boost::program_options::value<std::string>(), "a path");
     const auto o = parse(cli, {"--tasks", "7"});
     REQUIRE(o);
     CHECK(o->extra["tasks"].as<int>() == 7);
-    CHECK(cli.usage().find("--tasks") != std::string::npos);
+    // an option with a value shows it, a switch does not
+    CHECK(cli.usage().find("[--tasks TASKS] [--keep-cache] [--cache-dir CACHE_DIR]") != std::string::npos);
     CHECK(cli.usage().find("--workers") == std::string::npos);  // this lesson has none
 }
 

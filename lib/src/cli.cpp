@@ -1,7 +1,7 @@
 // Implementation of corelab/cli.hpp.
 #include "corelab/cli.hpp"
 
-#include <cctype>    // std::isdigit
+#include <cctype>    // std::isdigit, std::toupper
 #include <iostream>  // std::cout, std::cerr
 #include <limits>    // std::numeric_limits
 #include <new>       // std::bad_alloc
@@ -46,7 +46,11 @@ po::options_description_easy_init Cli::add_options() {
 std::string Cli::usage() const {
     std::string u = "usage: " + program_ + " [--n N] [--seed S] [--repeat R]";
     if (max_workers_ != 0) u += " [--workers W]";
-    for (const auto& opt : own_.options()) u += " [" + opt->format_name() + "]";
+    for (const auto& opt : own_.options()) {  // "[--keep]", or "[--dir DIR]" for an option with a value
+        std::string value = opt->semantic()->max_tokens() > 0 ? " " + opt->long_name() : "";
+        for (char& c : value) c = static_cast<char>(c == '-' ? '_' : std::toupper(static_cast<unsigned char>(c)));
+        u += " [" + opt->format_name() + value + "]";
+    }
     return u + " [--format table|csv] [--help]";
 }
 
