@@ -26,6 +26,7 @@
 #include <string>      // std::string
 #include <vector>      // std::vector
 
+#include "bench_support.hpp"            // take_n, SummaryReporter
 #include "corelab/chunked_file.hpp"     // write_data_file, read_serial, read_in_processes, ScratchFile
 #include "corelab/dataset.hpp"          // make_uniform
 #include "corelab/process_workers.hpp"  // ProcessWorkers
@@ -218,22 +219,6 @@ COLD(cold_chunks_mmap_2);
 
 // ------------------------------------------------------------------ the side-by-side summary
 
-class SummaryReporter : public benchmark::ConsoleReporter {
-public:
-    using ConsoleReporter::ConsoleReporter;
-    void ReportRuns(const std::vector<Run>& runs) override {
-        ConsoleReporter::ReportRuns(runs);
-        for (const Run& run : runs) {
-            if (run.error_occurred || run.run_type != Run::RT_Aggregate || run.aggregate_name != "median") continue;
-            const std::string& name = run.run_name.function_name;
-            if (seconds_.count(name) == 0) order_.push_back(name);
-            seconds_[name] = run.GetAdjustedRealTime() / benchmark::GetTimeUnitMultiplier(run.time_unit);
-        }
-    }
-    std::vector<std::string> order_;
-    std::map<std::string, double> seconds_;
-};
-
 // The limit a row is compared with: the plain read with as many processes, warm or cold as the row.
 static std::string limit_of(const std::string& row) {
     const bool is_cold = row.rfind("cold_", 0) == 0;
@@ -241,7 +226,7 @@ static std::string limit_of(const std::string& row) {
     return std::string(is_cold ? "cold_" : "") + (two ? "sequential_read_2procs" : "sequential_read");
 }
 
-static void print_summary(const SummaryReporter& r) {
+static void print_summary(const corelab::bench::SummaryReporter& r) {
     const double gb = static_cast<double>(g_data_file.bytes) / 1e9;
     std::printf(
         "\nSummary: medians, %.0f MB file per pass; ratio = GB/s / the GB/s of the plain read with as many\n"
@@ -249,21 +234,21 @@ static void print_summary(const SummaryReporter& r) {
         gb * 1e3);
     bool all_met = true;
     int checked = 0;
-    for (const std::string& name : r.order_) {
-        const double s = r.seconds_.at(name);
+    for (const std::string& name : r.order()) {
+        const double s = r.seconds(name);
         std::printf("  %-28s %8.4f s %6.2f GB/s", name.c_str(), s, gb / s);
         const std::string limit = limit_of(name);
         const bool is_limit = name.find("sequential_read") != std::string::npos || name == "cat_to_dev_null";
-        if (!is_limit && r.seconds_.count(limit) != 0) {
-            const double ratio = r.seconds_.at(limit) / s;
+        if (!is_limit && r.has(limit)) {
+            const double ratio = r.seconds(limit) / s;
             all_met = all_met && ratio >= 0.70;
             ++checked;
             std::printf("  %5.2fx of %-30s %s", ratio, limit.c_str(), ratio >= 0.70 ? "" : "(below 0.70)");
         }
         std::printf("\n");
     }
-    if (r.seconds_.count("serial_read") != 0 && r.seconds_.count("chunks_pread_2") != 0) {
-        const double speedup = r.seconds_.at("serial_read") / r.seconds_.at("chunks_pread_2");
+    if (r.has("serial_read") && r.has("chunks_pread_2")) {
+        const double speedup = r.seconds("serial_read") / r.seconds("chunks_pread_2");
         std::printf("Goal (warm chunks_pread_2 >= 1.5x serial_read): %s, %.2fx\n", speedup >= 1.5 ? "MET" : "MISSED",
                     speedup);
     }
@@ -278,26 +263,8 @@ static void print_summary(const SummaryReporter& r) {
 
 // ------------------------------------------------------------------ main
 
-static std::size_t take_n(int& argc, char** argv) {
-    std::size_t n = 100'000'000;
-    if (const char* env = std::getenv("CORELAB_BENCH_N"); env != nullptr && *env != '\0') {
-        n = std::strtoull(env, nullptr, 10);
-    }
-    int kept = 1;
-    for (int i = 1; i < argc; ++i) {
-        if (std::strncmp(argv[i], "--n=", 4) == 0) {
-            n = std::strtoull(argv[i] + 4, nullptr, 10);
-        } else {
-            argv[kept++] = argv[i];
-        }
-    }
-    argc = kept;
-    argv[argc] = nullptr;
-    return n;
-}
-
 int main(int argc, char** argv) {
-    const std::size_t n = take_n(argc, argv);
+    const std::size_t n = corelab::bench::take_n(argc, argv);
     benchmark::Initialize(&argc, argv);
     if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
     const char* env_dir = std::getenv("CORELAB_BENCH_DIR");
@@ -327,7 +294,7 @@ int main(int argc, char** argv) {
     benchmark::AddCustomContext("file", g_data_file.path + ", " + std::to_string(g_data_file.bytes >> 20) + " MiB");
     using Options = benchmark::ConsoleReporter::OutputOptions;
     const Options colour = isatty(STDOUT_FILENO) ? Options::OO_Color : Options::OO_None;
-    SummaryReporter reporter(static_cast<Options>(Options::OO_Tabular | colour));
+    corelab::bench::SummaryReporter reporter(static_cast<Options>(Options::OO_Tabular | colour));
     benchmark::RunSpecifiedBenchmarks(&reporter);
     print_summary(reporter);
     benchmark::Shutdown();

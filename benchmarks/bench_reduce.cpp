@@ -32,6 +32,7 @@
 #include <utility>    // std::as_const
 #include <vector>     // std::vector
 
+#include "bench_support.hpp"       // take_n, SummaryReporter
 #include "corelab/dataset.hpp"     // make_uniform
 #include "corelab/error.hpp"       // Error
 #include "corelab/huge_array.hpp"  // HugeArray, describe_huge_pages
@@ -260,46 +261,8 @@ COURSE_BENCH(openmp_reduce_2threads)->UseRealTime();
 
 // ------------------------------------------------------------------ the side-by-side summary
 
-// A console reporter that prints as usual and also keeps each row's median, for the summary at the end.
-class SummaryReporter : public benchmark::ConsoleReporter {
-public:
-    struct Row {
-        double seconds = 0.0;  // median wall (or CPU) time of one pass
-        bool median = false;   // false: one repetition only, no median was computed
-        std::map<std::string, double> counters;
-    };
-
-    using ConsoleReporter::ConsoleReporter;
-
-    void ReportRuns(const std::vector<Run>& runs) override {
-        ConsoleReporter::ReportRuns(runs);
-        for (const Run& run : runs) {
-            if (run.error_occurred) continue;
-            const bool is_median = run.run_type == Run::RT_Aggregate && run.aggregate_name == "median";
-            const bool is_single = run.run_type == Run::RT_Iteration;
-            const std::string& name = run.run_name.function_name;
-            auto it = rows_.find(name);
-            if (!is_median && !(is_single && (it == rows_.end() || !it->second.median))) continue;
-            if (it == rows_.end()) {
-                order_.push_back(name);
-                it = rows_.emplace(name, Row{}).first;
-            }
-            it->second.seconds = run.GetAdjustedRealTime() / benchmark::GetTimeUnitMultiplier(run.time_unit);
-            it->second.median = is_median;
-            for (const auto& [key, counter] : run.counters) it->second.counters[key] = counter.value;
-        }
-    }
-
-    const std::vector<std::string>& order() const { return order_; }
-    const std::map<std::string, Row>& rows() const { return rows_; }
-
-private:
-    std::vector<std::string> order_;
-    std::map<std::string, Row> rows_;
-};
-
 // Prints each row's median, GB/s and ratio to bandwidth_read, then whether sum_fast meets the course's goal.
-static void print_summary(const SummaryReporter& reporter) {
+static void print_summary(const corelab::bench::SummaryReporter& reporter) {
     const auto& rows = reporter.rows();
     const auto read = rows.find("bandwidth_read");
     const double gb = static_cast<double>(data_bytes()) / 1e9;
@@ -308,7 +271,7 @@ static void print_summary(const SummaryReporter& reporter) {
         " ratio = GB/s / bandwidth_read's GB/s\n",
         g_data.size(), gb * 1e3);
     for (const std::string& name : reporter.order()) {
-        const SummaryReporter::Row& row = rows.at(name);
+        const corelab::bench::SummaryReporter::Row& row = rows.at(name);
         std::printf("  %-24s %8.4f s %7.1f GB/s", name.c_str(), row.seconds, gb / row.seconds);
         if (read != rows.end()) std::printf("  %5.2fx of bandwidth_read", read->second.seconds / row.seconds);
         if (auto t = row.counters.find("threads"); t != row.counters.end()) std::printf("  (%g threads)", t->second);
@@ -334,27 +297,8 @@ static void print_summary(const SummaryReporter& reporter) {
 
 // ------------------------------------------------------------------ main
 
-// n from --n=N (removed before Google Benchmark sees the arguments), else CORELAB_BENCH_N, else the notebook's.
-static std::size_t take_n(int& argc, char** argv) {
-    std::size_t n = 100'000'000;
-    if (const char* env = std::getenv("CORELAB_BENCH_N"); env != nullptr && *env != '\0') {
-        n = std::strtoull(env, nullptr, 10);
-    }
-    int kept = 1;
-    for (int i = 1; i < argc; ++i) {
-        if (std::strncmp(argv[i], "--n=", 4) == 0) {
-            n = std::strtoull(argv[i] + 4, nullptr, 10);
-        } else {
-            argv[kept++] = argv[i];
-        }
-    }
-    argc = kept;
-    argv[argc] = nullptr;
-    return n;
-}
-
 int main(int argc, char** argv) {
-    const std::size_t n = take_n(argc, argv);
+    const std::size_t n = corelab::bench::take_n(argc, argv);
     benchmark::Initialize(&argc, argv);
     if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
 
@@ -374,7 +318,7 @@ int main(int argc, char** argv) {
     // run every row, printing as usual, then the side-by-side summary
     using Options = benchmark::ConsoleReporter::OutputOptions;
     const Options colour = isatty(STDOUT_FILENO) ? Options::OO_Color : Options::OO_None;
-    SummaryReporter reporter(static_cast<Options>(Options::OO_Tabular | colour));
+    corelab::bench::SummaryReporter reporter(static_cast<Options>(Options::OO_Tabular | colour));
     benchmark::RunSpecifiedBenchmarks(&reporter);
     print_summary(reporter);
     benchmark::Shutdown();

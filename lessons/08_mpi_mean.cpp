@@ -251,6 +251,7 @@ int main(int argc, char** argv) {
                      "the mean of n random numbers in MPI ranks; run it with ./course lesson 8 [--ranks N] "
                      "[--hostfile FILE] [options], or mpirun -np N lesson08_mpi_mean [options]");
     cli.add_options()("file", boost::program_options::value<std::string>(),
-                      "read lesson 07's data file (./course lesson 7 --keep) instead of making the data");
+                      "read lesson 07's data file (./course lesson 7 --keep) instead of making the data; n is then the "
+                      "file's count");
     return corelab::run_lesson(argc, argv, cli, [&](const corelab::LessonOptions& opt) { lesson(world, opt); });
 }

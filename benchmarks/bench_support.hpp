@@ -1,0 +1,77 @@
+// What the benchmarks that end with a side-by-side summary share: --n=N taken
+// off the command line before Google Benchmark sees it, and a console reporter
+// that prints as usual and also keeps every row's median for the summary.
+#pragma once
+
+#include <benchmark/benchmark.h>
+
+#include <cstddef>  // std::size_t
+#include <cstdlib>  // std::getenv, std::strtoull
+#include <cstring>  // std::strncmp
+#include <map>      // std::map
+#include <string>   // std::string
+#include <vector>   // std::vector
+
+namespace corelab::bench {
+
+/// n from --n=N (removed from argv), else the environment variable CORELAB_BENCH_N, else the notebook's 10^8.
+inline std::size_t take_n(int& argc, char** argv) {
+    std::size_t n = 100'000'000;
+    if (const char* env = std::getenv("CORELAB_BENCH_N"); env != nullptr && *env != '\0') {
+        n = std::strtoull(env, nullptr, 10);
+    }
+    int kept = 1;
+    for (int i = 1; i < argc; ++i) {
+        if (std::strncmp(argv[i], "--n=", 4) == 0) {
+            n = std::strtoull(argv[i] + 4, nullptr, 10);
+        } else {
+            argv[kept++] = argv[i];
+        }
+    }
+    argc = kept;
+    argv[argc] = nullptr;
+    return n;
+}
+
+/// A console reporter that prints as usual and also keeps each row's median
+/// (or its one time when it ran without repetitions), in the order the rows ran.
+class SummaryReporter : public benchmark::ConsoleReporter {
+public:
+    struct Row {
+        double seconds = 0.0;  ///< median wall (or CPU) time of one pass
+        bool median = false;   ///< false: one repetition only, no median was computed
+        std::map<std::string, double> counters;
+    };
+
+    using ConsoleReporter::ConsoleReporter;
+
+    void ReportRuns(const std::vector<Run>& runs) override {
+        ConsoleReporter::ReportRuns(runs);
+        for (const Run& run : runs) {
+            if (run.error_occurred) continue;
+            const bool is_median = run.run_type == Run::RT_Aggregate && run.aggregate_name == "median";
+            const bool is_single = run.run_type == Run::RT_Iteration;
+            const std::string& name = run.run_name.function_name;
+            auto it = rows_.find(name);
+            if (!is_median && !(is_single && (it == rows_.end() || !it->second.median))) continue;
+            if (it == rows_.end()) {
+                order_.push_back(name);
+                it = rows_.emplace(name, Row{}).first;
+            }
+            it->second.seconds = run.GetAdjustedRealTime() / benchmark::GetTimeUnitMultiplier(run.time_unit);
+            it->second.median = is_median;
+            for (const auto& [key, counter] : run.counters) it->second.counters[key] = counter.value;
+        }
+    }
+
+    const std::vector<std::string>& order() const { return order_; }
+    const std::map<std::string, Row>& rows() const { return rows_; }
+    bool has(const std::string& name) const { return rows_.count(name) != 0; }
+    double seconds(const std::string& name) const { return rows_.at(name).seconds; }
+
+private:
+    std::vector<std::string> order_;
+    std::map<std::string, Row> rows_;
+};
+
+}  // namespace corelab::bench
