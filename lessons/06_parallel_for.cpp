@@ -68,10 +68,6 @@ double sum(const std::vector<double>& v) {
     return corelab::sum_loop(v).sum;
 }
 
-const char* backend_name(Backend b) {
-    return b == Backend::processes ? "processes" : "threads";
-}
-
 void lesson(const corelab::LessonOptions& opt) {
     const auto& ex = opt.extra;
     const std::size_t tasks = corelab::parse_count(ex["tasks"].as<std::string>(), "tasks");
@@ -79,21 +75,13 @@ void lesson(const corelab::LessonOptions& opt) {
     const std::string batch_text = ex["batch-size"].as<std::string>();
     const std::size_t batch = batch_text == "auto" ? 0 : corelab::parse_count(batch_text, "batch-size");
     const int verbose = static_cast<int>(corelab::parse_count(ex["verbose"].as<std::string>(), "verbose", true));
-    const std::string backend_text = ex["backend"].as<std::string>();
-    if (backend_text != "processes" && backend_text != "threads") {
-        throw corelab::UsageError("--backend takes processes or threads, not '" + backend_text + "'");
-    }
+    Backend chosen = Backend::processes;  // --backend and --jobs, read by the library's parsers
     std::optional<int> jobs;
-    if (ex.count("jobs") != 0) {
-        const std::string t = ex["jobs"].as<std::string>();
-        std::size_t used = 0;
-        try {
-            jobs = std::stoi(t, &used);
-        } catch (const std::exception&) {
-            used = 0;
-        }
-        if (used != t.size() || t.empty()) throw corelab::UsageError("--jobs takes a whole number, not '" + t + "'");
-        if (*jobs == 0) throw corelab::UsageError("--jobs 0 means no worker: give 1, 2, ... or -1 for every CPU");
+    try {
+        chosen = corelab::parse_backend(ex["backend"].as<std::string>());
+        if (ex.count("jobs") != 0) jobs = corelab::parse_n_jobs(ex["jobs"].as<std::string>());
+    } catch (const corelab::Error& e) {
+        throw corelab::UsageError(e.what());  // a bad command line: exit 2 with the usage line
     }
     corelab::Report report(opt.format, std::cout);
     const unsigned cpus = corelab::usable_cpus();
@@ -133,10 +121,9 @@ void lesson(const corelab::LessonOptions& opt) {
 
     report.baseline("serial_loop", serial.seconds, sum(serial.value));
     if (jobs) {
-        const Backend b = backend_text == "threads" ? Backend::threads : Backend::processes;
-        const auto r = timed(*jobs, b, opt.repeat);
-        report.add(std::string(backend_name(b)) + "_" + std::to_string(corelab::resolve_n_jobs(*jobs, cpus)), r.seconds,
-                   sum(r.value));
+        const auto r = timed(*jobs, chosen, opt.repeat);
+        report.add(std::string(corelab::to_string(chosen)) + "_" + std::to_string(corelab::resolve_n_jobs(*jobs, cpus)),
+                   r.seconds, sum(r.value));
         report.print();
         return;
     }
@@ -151,7 +138,7 @@ void lesson(const corelab::LessonOptions& opt) {
         for (unsigned n = 1; n <= 2 * cpus; ++n) {
             for (Backend b : {Backend::processes, Backend::threads}) {
                 const double s = serial.seconds / timed(static_cast<int>(n), b, 1).seconds;
-                std::snprintf(line, sizeof line, "  n_jobs=%-2u %-9s %5.2fx  %s", n, backend_name(b), s,
+                std::snprintf(line, sizeof line, "  n_jobs=%-2u %-9s %5.2fx  %s", n, corelab::to_string(b), s,
                               std::string(static_cast<std::size_t>(std::max(0.0, s * 10)), '#').c_str());
                 report.say(line);
             }
@@ -190,15 +177,5 @@ int main(int argc, char** argv) {
         "backend", po::value<std::string>()->default_value("processes"), "with --jobs: processes or threads")(
         "batch-size", po::value<std::string>()->default_value("auto"), "tasks per batch: auto or a count")(
         "verbose", po::value<std::string>()->default_value("0"), "joblib's progress lines on stderr: 0 (none) or more");
-    // "--jobs -1" would read as an option named 1: pass it on as --jobs=-1
-    std::vector<std::string> args(argv, argv + argc);
-    for (std::size_t i = 1; i + 1 < args.size(); ++i) {
-        if (args[i] == "--jobs" && args[i + 1].size() > 1 && args[i + 1][0] == '-') {
-            args[i] += "=" + args[i + 1];
-            args.erase(args.begin() + static_cast<std::ptrdiff_t>(i) + 1);
-        }
-    }
-    std::vector<const char*> argv2;
-    for (const auto& a : args) argv2.push_back(a.c_str());
-    return corelab::run_lesson(static_cast<int>(argv2.size()), argv2.data(), cli, lesson);
+    return corelab::run_lesson(argc, argv, cli, lesson);
 }

@@ -62,6 +62,18 @@ TEST_CASE("cli: a lesson's own options are parsed and listed in the usage line")
     CHECK(cli.usage().find("--workers") == std::string::npos);  // this lesson has none
 }
 
+TEST_CASE("cli: a negative number after an option with a value is that value") {
+    corelab::Cli cli("lesson06", "a test lesson");
+    cli.add_options()("jobs", boost::program_options::value<std::string>(), "n_jobs")("keep", "a switch");
+    const auto o = parse(cli, {"--jobs", "-1", "--n", "5"});
+    REQUIRE(o);
+    CHECK(o->extra["jobs"].as<std::string>() == "-1");
+    CHECK(o->n == 5);
+    CHECK(parse(cli, {"--jobs=-2"})->extra["jobs"].as<std::string>() == "-2");
+    CHECK_THROWS_AS(parse(cli, {"--keep", "-1"}), corelab::UsageError);  // a switch takes no value
+    CHECK_THROWS_AS(parse(cli, {"--n", "-5"}), corelab::UsageError);     // still not a count
+}
+
 TEST_CASE("cli: run_lesson turns outcomes into exit statuses 0 1 and 2") {
     corelab::Cli cli("lesson", "a test lesson");
     const char* ok[] = {"lesson", "--n", "5"};

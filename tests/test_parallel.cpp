@@ -41,10 +41,6 @@ std::uint64_t mix(std::size_t i) {
 
 constexpr Backend both[] = {Backend::processes, Backend::threads};
 
-const char* name(Backend b) {
-    return b == Backend::processes ? "processes" : "threads";
-}
-
 // The TaskError map() must throw for these inputs.
 template <class F>
 TaskError task_failure(ParallelOptions options, std::size_t n, F f) {
@@ -59,6 +55,20 @@ TaskError task_failure(ParallelOptions options, std::size_t n, F f) {
 }
 
 }  // namespace
+
+TEST_CASE("parallel: n_jobs and backends are read from text and bad text is refused") {
+    CHECK(corelab::parse_n_jobs("2") == 2);
+    CHECK(corelab::parse_n_jobs("-1") == -1);
+    CHECK(corelab::parse_n_jobs("1024") == 1024);
+    for (const char* bad : {"", "0", "two", "2x", "1.5", "1025", "-1025", "99999999999"}) {
+        CAPTURE(bad);
+        CHECK_THROWS_AS(corelab::parse_n_jobs(bad), corelab::Error);
+    }
+    CHECK_THROWS_WITH_AS(corelab::parse_n_jobs("0"), doctest::Contains("-1 for every CPU"), corelab::Error);
+    for (Backend b : both) CHECK(corelab::parse_backend(corelab::to_string(b)) == b);
+    CHECK(std::string(corelab::to_string(Backend::threads)) == "threads");
+    CHECK_THROWS_WITH_AS(corelab::parse_backend("gpu"), doctest::Contains("processes or threads"), corelab::Error);
+}
 
 TEST_CASE("parallel: n_jobs follows joblib's rule") {
     CHECK(corelab::resolve_n_jobs(1, 4) == 1);
@@ -82,7 +92,7 @@ TEST_CASE("parallel: map equals the serial loop for every size and n_jobs and bo
             std::vector<std::uint64_t> expected(n);
             for (std::size_t i = 0; i < n; ++i) expected[i] = mix(i);
             for (int jobs : {1, 2, 3, -1, 8}) {
-                CAPTURE(name(backend));
+                CAPTURE(corelab::to_string(backend));
                 CAPTURE(n);
                 CAPTURE(jobs);
                 Parallel par({.n_jobs = jobs, .backend = backend});
@@ -100,7 +110,7 @@ TEST_CASE("parallel: fixed batch sizes and ranges of every kind give the same re
     const std::list<int> listed(inputs.begin(), inputs.end());
     for (Backend backend : both) {
         for (std::size_t batch : {0u, 1u, 3u, 100u}) {
-            CAPTURE(name(backend));
+            CAPTURE(corelab::to_string(backend));
             CAPTURE(batch);
             Parallel par({.n_jobs = 3, .backend = backend, .batch_size = batch});
             CHECK(par.map([](int x) { return x * x - 1; }, inputs) == expected);
@@ -146,7 +156,7 @@ TEST_CASE("parallel: an exception in task k reaches the caller with k" * doctest
     for (Backend backend : both) {
         for (int jobs : {1, 2, 3}) {
             for (std::size_t k : {std::size_t{0}, n / 2, n - 1}) {
-                CAPTURE(name(backend));
+                CAPTURE(corelab::to_string(backend));
                 CAPTURE(jobs);
                 CAPTURE(k);
                 const auto e = task_failure({.n_jobs = jobs, .backend = backend}, n, [k](std::size_t i) {
@@ -240,7 +250,7 @@ TEST_CASE("parallel: progress lines follow joblib's format and schedule" * docte
     for (auto [verbose, lines] : {std::pair{1, 0}, {2, 1}, {5, 3}, {100, 9}}) {
         for (Backend backend : both) {
             CAPTURE(verbose);
-            CAPTURE(name(backend));
+            CAPTURE(corelab::to_string(backend));
             std::ostringstream out;
             Parallel par({.n_jobs = 2, .backend = backend, .batch_size = 1, .verbose = verbose, .progress = &out});
             CHECK(par.map([](std::size_t i) { return i; }, corelab::range(10)).size() == 10);

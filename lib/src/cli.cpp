@@ -1,10 +1,13 @@
 // Implementation of corelab/cli.hpp.
 #include "corelab/cli.hpp"
 
-#include <cctype>    // std::isdigit, std::toupper
-#include <iostream>  // std::cout, std::cerr
-#include <limits>    // std::numeric_limits
-#include <new>       // std::bad_alloc
+#include <algorithm>  // std::min
+#include <cctype>     // std::isdigit, std::toupper
+#include <iostream>   // std::cout, std::cerr
+#include <limits>     // std::numeric_limits
+#include <new>        // std::bad_alloc
+#include <string>     // std::string
+#include <vector>     // std::vector
 
 namespace po = boost::program_options;
 
@@ -73,8 +76,20 @@ std::optional<LessonOptions> Cli::parse(int argc, const char* const* argv) const
 
     LessonOptions opt;
     po::variables_map& vm = opt.extra;
+    // "--jobs -1" would read as an option named 1: a negative number after an
+    // option that takes a value is passed on as its value, "--jobs=-1"
+    std::vector<std::string> args(argv + std::min(argc, 1), argv + argc);
+    for (std::size_t i = 0; i + 1 < args.size(); ++i) {
+        const auto* o = args[i].rfind("--", 0) == 0 ? all.find_nothrow(args[i].substr(2), false) : nullptr;
+        const std::string& next = args[i + 1];
+        if (o != nullptr && o->semantic()->max_tokens() > 0 && next.size() > 1 && next[0] == '-' &&
+            std::isdigit(static_cast<unsigned char>(next[1]))) {
+            args[i] += "=" + next;
+            args.erase(args.begin() + static_cast<std::ptrdiff_t>(i) + 1);
+        }
+    }
     try {
-        po::store(po::command_line_parser(argc, argv).options(all).run(), vm);
+        po::store(po::command_line_parser(args).options(all).run(), vm);
         po::notify(vm);
     } catch (const po::error& e) {
         throw UsageError(e.what());

@@ -15,6 +15,7 @@
 #include <cstring>  // std::strerror, std::strlen, sigabbrev_np
 #include <limits>   // std::numeric_limits
 #include <new>      // placement new
+#include <string>   // std::stoi
 #include <thread>   // std::thread::hardware_concurrency
 
 #include "corelab/ipc/names.hpp"  // track_child, untrack_child, live_threads, install_signal_cleanup
@@ -41,6 +42,31 @@ unsigned resolve_n_jobs(int n_jobs, unsigned cpus) {
     if (n_jobs > 0) return static_cast<unsigned>(n_jobs);
     const long long w = static_cast<long long>(cpus) + 1 + n_jobs;  // -1: all, -2: all but one...
     return static_cast<unsigned>(std::max(1LL, w));
+}
+
+int parse_n_jobs(const std::string& text) {
+    std::size_t used = 0;
+    int n_jobs = 0;
+    try {
+        n_jobs = std::stoi(text, &used);
+    } catch (const std::exception&) {
+        used = 0;
+    }
+    if (text.empty() || used != text.size() || n_jobs < -1024 || n_jobs > 1024) {
+        throw Error("--jobs takes a whole number from -1024 to 1024, not '" + text + "'");
+    }
+    if (n_jobs == 0) throw Error("--jobs 0 means no worker: give 1, 2, ... or -1 for every CPU");
+    return n_jobs;
+}
+
+const char* to_string(Backend backend) noexcept {
+    return backend == Backend::processes ? "processes" : "threads";
+}
+
+Backend parse_backend(const std::string& text) {
+    if (text == "processes") return Backend::processes;
+    if (text == "threads") return Backend::threads;
+    throw Error("--backend takes processes or threads, not '" + text + "'");
 }
 
 Parallel::Parallel(ParallelOptions options)

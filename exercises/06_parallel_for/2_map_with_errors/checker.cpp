@@ -13,10 +13,6 @@
 
 namespace {
 
-const char* name(corelab::Backend b) {
-    return b == corelab::Backend::processes ? "processes" : "threads";
-}
-
 // tasks i = 0..n-1 returning i, except `bad`, which throws
 std::vector<std::function<double()>> tasks_with(std::size_t n, std::size_t bad) {
     std::vector<std::function<double()>> tasks;
@@ -45,26 +41,26 @@ void run_check() {
                                   check::str("parallel_sqrt on processes, n_jobs 2: no child process ran: "
                                              "use corelab::Parallel with the backend you are given"));
                 }
-                check::expect(got.size() == n, check::str("parallel_sqrt of ", n, " values (", name(b), ", n_jobs ",
-                                                          n_jobs, "): ", got.size(), " results"));
+                check::expect(got.size() == n, check::str("parallel_sqrt of ", n, " values (", corelab::to_string(b),
+                                                          ", n_jobs ", n_jobs, "): ", got.size(), " results"));
                 for (std::size_t i = 0; i < n; ++i) {
                     const double want = std::sqrt(static_cast<double>(part[i]));
-                    check::expect(got[i] == want, check::str("parallel_sqrt (", name(b), ", n_jobs ", n_jobs, ", ", n,
-                                                             " values): result ", i, " is ", got[i], ", sqrt(", part[i],
-                                                             ") is ", want));
+                    check::expect(got[i] == want, check::str("parallel_sqrt (", corelab::to_string(b), ", n_jobs ",
+                                                             n_jobs, ", ", n, " values): result ", i, " is ", got[i],
+                                                             ", sqrt(", part[i], ") is ", want));
                 }
             }
             for (std::size_t bad : {std::size_t{3}, std::size_t{0}, std::size_t{99}}) {
                 const auto got = failing_task(tasks_with(100, bad), n_jobs, b);
                 check::expect(got.has_value() && *got == bad,
-                              check::str("failing_task (", name(b), ", n_jobs ", n_jobs, "): task ", bad,
+                              check::str("failing_task (", corelab::to_string(b), ", n_jobs ", n_jobs, "): task ", bad,
                                          " threw, you returned ", got ? std::to_string(*got) : "nullopt",
                                          ": catch corelab::TaskError and ask it which task"));
             }
             const auto none = failing_task(tasks_with(50, 1000), n_jobs, b);
-            check::expect(!none.has_value(),
-                          check::str("failing_task (", name(b), ", n_jobs ", n_jobs, "): no task threw, you returned ",
-                                     none ? std::to_string(*none) : "", " instead of nullopt"));
+            check::expect(!none.has_value(), check::str("failing_task (", corelab::to_string(b), ", n_jobs ", n_jobs,
+                                                        "): no task threw, you returned ",
+                                                        none ? std::to_string(*none) : "", " instead of nullopt"));
         }
     }
 }

@@ -101,6 +101,16 @@ unsigned usable_cpus();
 /// Throws corelab::Error for 0 and for more than 1024 workers.
 unsigned resolve_n_jobs(int n_jobs, unsigned cpus);
 
+/// n_jobs as a user writes it ("2", "-1"): a whole number, not 0, within
+/// [-1024, 1024]. Throws corelab::Error saying what is wrong otherwise.
+int parse_n_jobs(const std::string& text);
+
+/// "processes" or "threads", as joblib names its backends.
+const char* to_string(Backend backend) noexcept;
+
+/// The backend named "processes" or "threads". Throws corelab::Error otherwise.
+Backend parse_backend(const std::string& text);
+
 namespace detail {
 
 /// A result slot: bool is stored as a byte so that two threads never share a
