@@ -14,7 +14,7 @@
 #include <fcntl.h>     // open
 #include <spawn.h>     // posix_spawn: the real cat
 #include <sys/wait.h>  // waitpid
-#include <unistd.h>    // read, close, isatty
+#include <unistd.h>    // read, close
 
 #include <cmath>       // std::abs
 #include <cstdio>      // std::printf
@@ -292,9 +292,7 @@ int main(int argc, char** argv) {
         return 1;
     }
     benchmark::AddCustomContext("file", g_data_file.path + ", " + std::to_string(g_data_file.bytes >> 20) + " MiB");
-    using Options = benchmark::ConsoleReporter::OutputOptions;
-    const Options colour = isatty(STDOUT_FILENO) ? Options::OO_Color : Options::OO_None;
-    corelab::bench::SummaryReporter reporter(static_cast<Options>(Options::OO_Tabular | colour));
+    corelab::bench::SummaryReporter reporter;
     benchmark::RunSpecifiedBenchmarks(&reporter);
     print_summary(reporter);
     benchmark::Shutdown();

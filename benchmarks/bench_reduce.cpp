@@ -14,7 +14,6 @@
 // is a row of the report.
 #include <benchmark/benchmark.h>
 #include <omp.h>
-#include <unistd.h>  // isatty
 
 #include <algorithm>  // std::for_each
 #include <cmath>      // std::abs
@@ -316,9 +315,7 @@ int main(int argc, char** argv) {
     benchmark::AddCustomContext("hardware threads", std::to_string(hardware_threads()));
 
     // run every row, printing as usual, then the side-by-side summary
-    using Options = benchmark::ConsoleReporter::OutputOptions;
-    const Options colour = isatty(STDOUT_FILENO) ? Options::OO_Color : Options::OO_None;
-    corelab::bench::SummaryReporter reporter(static_cast<Options>(Options::OO_Tabular | colour));
+    corelab::bench::SummaryReporter reporter;
     benchmark::RunSpecifiedBenchmarks(&reporter);
     print_summary(reporter);
     benchmark::Shutdown();

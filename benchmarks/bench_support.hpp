@@ -4,6 +4,7 @@
 #pragma once
 
 #include <benchmark/benchmark.h>
+#include <unistd.h>  // isatty
 
 #include <cstddef>  // std::size_t
 #include <cstdlib>  // std::getenv, std::strtoull
@@ -43,7 +44,9 @@ public:
         std::map<std::string, double> counters;
     };
 
-    using ConsoleReporter::ConsoleReporter;
+    /// Tabular, and in colour when standard output is a terminal.
+    SummaryReporter()
+        : ConsoleReporter(static_cast<OutputOptions>(OO_Tabular | (::isatty(STDOUT_FILENO) ? OO_Color : OO_None))) {}
 
     void ReportRuns(const std::vector<Run>& runs) override {
         ConsoleReporter::ReportRuns(runs);

@@ -11,11 +11,9 @@
 // loop, forking the 800 MB parent in a few ms (its data is in 2 MB pages), few
 // page faults for inherited data, thousands for the named segment, and the
 // copy through the queue far slower than the loop it feeds.
-#include <cmath>     // std::abs
 #include <cstdio>    // std::snprintf
 #include <cstring>   // std::memcpy
 #include <iostream>  // std::cout
-#include <limits>    // std::numeric_limits
 #include <string>    // std::string
 #include <vector>    // std::vector
 
@@ -146,10 +144,8 @@ void lesson(const corelab::LessonOptions& opt) {
                 {"share_fork", by_fork.seconds, total(by_fork.value, "share_fork", 0, costs)},
                 {"share_named_shm", by_shm.seconds, total(by_shm.value, "share_named_shm", seg, costs)},
                 {"copy_through_queue", by_copy.seconds, total(by_copy.value, "copy_through_queue", seg, costs)}};
-    const double mean = serial.value.mean();
-    const double tolerance = 2.0 * static_cast<double>(opt.n - 1) * std::numeric_limits<double>::epsilon() * mean;
     for (const auto& row : rows) {
-        if (row.total.count != opt.n || std::abs(row.total.mean() - mean) > tolerance) {
+        if (!corelab::same_within_rounding(row.total, serial.value)) {
             throw corelab::Error(std::string(row.name) + " disagrees with serial_loop by more than rounding allows");
         }
     }
@@ -179,7 +175,7 @@ void lesson(const corelab::LessonOptions& opt) {
                ".\nThe work is ~200x smaller in C++; the OS overheads (fork, page tables, exit) are not, so "
                "processes gain less.");
 
-    report.baseline("serial_loop", serial.seconds, mean);
+    report.baseline("serial_loop", serial.seconds, serial.value.mean());
     report.add(rows[0].name, rows[0].seconds, rows[0].total.mean());
     report.add_uncompared("process_spawn", spawn.seconds, std::nullopt);
     for (std::size_t i = 1; i < std::size(rows); ++i) report.add(rows[i].name, rows[i].seconds, rows[i].total.mean());

@@ -37,7 +37,19 @@ TEST_CASE("reduce: sum_fast agrees with sum_loop on random data within the round
         const double b = corelab::sum_fast(d).sum;
         CAPTURE(n);
         CHECK(std::abs(a - b) <= 2.0 * static_cast<double>(n) * std::numeric_limits<double>::epsilon() * a);
+        CHECK(corelab::same_within_rounding(corelab::sum_loop(d), corelab::sum_fast(d)));
     }
+}
+
+TEST_CASE("reduce: same_within_rounding allows the rounding bound and nothing more") {
+    const double eps = std::numeric_limits<double>::epsilon();
+    const Partial a{1000.0, 1000};  // mean 1: the bound is 2 * 999 * eps
+    CHECK(corelab::same_within_rounding(a, a));
+    CHECK(corelab::same_within_rounding(a, Partial{1000.0 * (1.0 + 1998.0 * eps * 0.99), 1000}));
+    CHECK_FALSE(corelab::same_within_rounding(a, Partial{1000.0 * (1.0 + 1998.0 * eps * 1.5), 1000}));
+    CHECK_FALSE(corelab::same_within_rounding(a, Partial{1000.0, 999}));                 // a number lost
+    CHECK_FALSE(corelab::same_within_rounding(Partial{0.5, 1}, Partial{0.5 + eps, 1}));  // one number: exact
+    CHECK(corelab::same_within_rounding(Partial{}, Partial{}));
 }
 
 TEST_CASE("reduce: partials of unequal chunks combine to the exact mean but the mean of means does not") {

@@ -2,6 +2,8 @@
 #include "corelab/reduce.hpp"
 
 #include <algorithm>  // std::min
+#include <cmath>      // std::abs
+#include <limits>     // std::numeric_limits
 #include <string>     // std::to_string
 
 #include "corelab/error.hpp"  // Error
@@ -19,6 +21,15 @@ ChunkRange chunk_range(std::size_t n, std::size_t k, std::size_t parts) {
     const std::size_t base = n / parts;
     const std::size_t extra = n % parts;
     return {k * base + std::min(k, extra), base + (k < extra ? 1 : 0)};
+}
+
+bool same_within_rounding(const Partial& a, const Partial& b) noexcept {
+    if (a.count != b.count) return false;
+    if (a.count == 0) return a.sum == b.sum;
+    const double n = static_cast<double>(a.count);
+    const double mean_a = a.sum / n, mean_b = b.sum / n;
+    const double bound = 2.0 * (n - 1.0) * std::numeric_limits<double>::epsilon() * std::abs(mean_a);
+    return std::abs(mean_a - mean_b) <= bound;
 }
 
 Partial combine(std::span<const Partial> parts) noexcept {

@@ -11,11 +11,9 @@
 #include <boost/mpi/collectives.hpp>  // gather, broadcast
 #include <boost/mpi/environment.hpp>  // environment
 #include <chrono>                     // std::chrono
-#include <cmath>                      // std::abs
 #include <cstdio>                     // std::printf, std::fflush
 #include <cstdlib>                    // std::getenv
 #include <exception>                  // std::exception
-#include <limits>                     // std::numeric_limits
 #include <string>                     // std::string
 #include <thread>                     // std::this_thread::sleep_for
 #include <vector>                     // std::vector
@@ -77,7 +75,6 @@ std::string check_case(const boost::mpi::communicator& world, std::size_t n, std
     boost::mpi::gather(world, got, everyone, 0);
     if (world.rank() != 0) return "";
     const corelab::Partial serial = corelab::sum_loop(corelab::make_uniform(n, seed));
-    const double tolerance = 2.0 * static_cast<double>(n) * std::numeric_limits<double>::epsilon() * serial.mean();
     for (std::size_t k = 0; k < everyone.size(); ++k) {
         const corelab::Partial& p = everyone[k];
         const std::string where =
@@ -86,7 +83,7 @@ std::string check_case(const boost::mpi::communicator& world, std::size_t n, std
             return where + " returned the Partial of " + std::to_string(p.count) + " numbers, not of all " +
                    std::to_string(n) + ": every rank must get the combined Partial (./course hint 08.1)";
         }
-        if (std::abs(p.sum - serial.sum) > tolerance * static_cast<double>(n)) {
+        if (!corelab::same_within_rounding(p, serial)) {
             return where + " returned sum " + std::to_string(p.sum) + ", not " + std::to_string(serial.sum) +
                    " (the serial sum of the same data)";
         }

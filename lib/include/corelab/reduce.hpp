@@ -37,6 +37,13 @@ inline Partial combine(Partial a, const Partial& b) noexcept {
 /// The sum and count of all partials together.
 Partial combine(std::span<const Partial> parts) noexcept;
 
+/// True when a and b count the same numbers and their means differ by no more
+/// than adding the same n non-negative numbers in two orders can make them:
+/// 2(n-1)·eps·|mean| (each order's sum is within (n-1)·eps·sum of the exact
+/// one; lesson 02 derives it). How every lesson checks an approach against
+/// its serial loop.
+bool same_within_rounding(const Partial& a, const Partial& b) noexcept;
+
 /// The first index and the length of part k of n elements split into `parts`.
 struct ChunkRange {
     std::size_t first;
