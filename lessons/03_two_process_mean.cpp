@@ -90,9 +90,8 @@ void lesson(const corelab::LessonOptions& opt) {
     // three ways to give the data to the children, each child reporting its costs
     // [docs:share_fork]
     const auto by_fork = corelab::best_of(opt.repeat, [&] {
-        return workers.run([&](unsigned k) {
-            return ChildReport{sum_loop(chunk(data, k, w)), corelab::process_usage()};
-        });
+        return workers.run(
+            [&](unsigned k) { return ChildReport{sum_loop(chunk(data, k, w)), corelab::process_usage()}; });
     });
     // [docs:end]
     // [docs:share_named_shm]

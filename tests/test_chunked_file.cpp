@@ -274,7 +274,7 @@ TEST_CASE("chunked file: a file unlinked truncated or replaced between split and
 
 TEST_CASE("chunked file: the page cache is dropped and counted") {
     TempDir dir;
-    struct statfs fs_info {};
+    struct statfs fs_info{};
     REQUIRE(::statfs(dir.path.c_str(), &fs_info) == 0);
     const DataFile f = corelab::write_data_file(dir.file("data"), exact_data(1'000'000));
     (void)corelab::read_serial(f);

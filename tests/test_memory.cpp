@@ -209,17 +209,12 @@ TEST_CASE("memory: hit and miss for every supported type") {
     hit_and_miss(mem, "vector_of_strings", std::vector<std::string>{"a", "bc"}, std::vector<std::string>{"a", "b", "c"},
                  [](const std::vector<std::string>& v) { return std::vector<std::string>(v.rbegin(), v.rend()); });
     hit_and_miss(mem, "array", std::array<int, 3>{1, 2, 3}, std::array<int, 3>{3, 2, 1},
-                 [](const std::array<int, 3>& a) {
-                     return std::array<long, 3>{a[0] * 10L, a[1] * 10L, a[2] * 10L};
-                 });
+                 [](const std::array<int, 3>& a) { return std::array<long, 3>{a[0] * 10L, a[1] * 10L, a[2] * 10L}; });
     hit_and_miss(mem, "pair", std::pair<int, std::string>{1, "one"}, std::pair<int, std::string>{2, "two"},
-                 [](const std::pair<int, std::string>& p) {
-                     return std::pair<std::string, int>{p.second, p.first};
-                 });
+                 [](const std::pair<int, std::string>& p) { return std::pair<std::string, int>{p.second, p.first}; });
     using Tuple = std::tuple<double, std::vector<int>, std::string>;
-    hit_and_miss(mem, "tuple", Tuple{1.0, {1, 2}, "x"}, Tuple{1.0, {1, 2}, "y"}, [](const Tuple& t) {
-        return std::tuple<std::string, double>{std::get<2>(t), std::get<0>(t)};
-    });
+    hit_and_miss(mem, "tuple", Tuple{1.0, {1, 2}, "x"}, Tuple{1.0, {1, 2}, "y"},
+                 [](const Tuple& t) { return std::tuple<std::string, double>{std::get<2>(t), std::get<0>(t)}; });
     using Nested = std::vector<std::vector<double>>;
     hit_and_miss(mem, "nested", Nested{{0, 0, 1}, {1, 1, 1}, {4, 2, 1}}, Nested{{1}, {}, {2, 3}}, [](const Nested& m) {
         Nested r = m;
@@ -227,9 +222,8 @@ TEST_CASE("memory: hit and miss for every supported type") {
             for (double& x : row) x *= x;
         return r;
     });
-    hit_and_miss(mem, "user_type", Point{1.5, 2, "p"}, Point{1.5, 2, "q"}, [](const Point& p) {
-        return Point{p.x * 2, p.y + 1, p.label + "!"};
-    });
+    hit_and_miss(mem, "user_type", Point{1.5, 2, "p"}, Point{1.5, 2, "q"},
+                 [](const Point& p) { return Point{p.x * 2, p.y + 1, p.label + "!"}; });
 
     SUBCASE("several arguments and none") {
         int calls = 0;
@@ -671,7 +665,7 @@ TEST_CASE("memory: crashes corruptions and concurrent calls never change square(
             const fs::path file = l.entries[rng() % l.entries.size()] / "output.bin";
             const int fd = ::open(file.c_str(), O_RDWR | O_NOFOLLOW);
             if (fd >= 0) {
-                struct stat st {};
+                struct stat st{};
                 if (::fstat(fd, &st) == 0 && st.st_size > 0) {
                     const auto at = static_cast<off_t>(rng() % static_cast<std::uint64_t>(st.st_size));
                     const unsigned what = rng() % 3;

@@ -40,7 +40,7 @@ TEST_CASE("message queue: first in first out and removed by its creator" * docte
     {
         auto q = ipc::MessageQueue<Pair>::create(4, "test");
         name = q.name();
-        struct stat st {};
+        struct stat st{};
         REQUIRE(::stat(("/dev/shm/" + name).c_str(), &st) == 0);
         CHECK((st.st_mode & 0777) == 0600);
         q.send({1.5, 1});

@@ -98,7 +98,7 @@ TEST_CASE("names: a worker child ignores SIGINT and kill_and_reap stops and reap
     const pid_t parent = ::getpid();
     const pid_t pid = corelab::ipc::fork_worker_child(0, "(test)");
     if (pid == 0) {
-        struct sigaction now {};
+        struct sigaction now{};
         ::sigaction(SIGINT, nullptr, &now);
         if (now.sa_handler != SIG_IGN) ::_exit(3);  // the parent must be the one to stop it
         ::raise(SIGINT);                            // ignored: the child keeps running

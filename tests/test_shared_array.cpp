@@ -22,7 +22,7 @@ bool exists(const std::string& name) {
 }
 
 unsigned mode_of(const std::string& name) {
-    struct stat st {};
+    struct stat st{};
     REQUIRE(::stat(("/dev/shm/" + name).c_str(), &st) == 0);
     return st.st_mode & 0777;
 }

@@ -68,7 +68,7 @@ private:
 };
 
 struct stat stat_of(int fd, const std::string& path) {
-    struct stat st {};
+    struct stat st{};
     if (::fstat(fd, &st) != 0) throw Error("cannot examine " + path + ": " + errno_text());
     return st;
 }
@@ -362,7 +362,7 @@ double cached_fraction(const std::string& path) {
 }
 
 std::uint64_t free_disk_bytes(const std::string& directory) {
-    struct statvfs fs {};
+    struct statvfs fs{};
     if (::statvfs(directory.c_str(), &fs) != 0) {
         throw Error("cannot use the directory " + directory + ": " + errno_text() +
                     " (create it, or choose another with --dir)");

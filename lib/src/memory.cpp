@@ -187,7 +187,7 @@ public:
         len_ = static_cast<std::size_t>(got);
         std::uint64_t size = len_;
         if (len_ == sizeof small_) {
-            struct stat st {};
+            struct stat st{};
             if (::fstat(fd_, &st) != 0 || !S_ISREG(st.st_mode)) throw Error("output.bin is not a regular file");
             size = static_cast<std::uint64_t>(st.st_size);
             if (size < len_) throw Error("the file shrank while being read");
@@ -589,7 +589,7 @@ OpenResult open_entry(const Store& store, const CallKey& key) {
     const int e = errno;
     if (e == ENOENT) {
         // No output.bin: a miss, unless the entry directory is there without it.
-        struct stat st {};
+        struct stat st{};
         const std::string entry = key.name + "/" + key.hex;
         if (::fstatat(store.root_fd(), entry.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) return r;
         r.status = Opened::bad;
@@ -781,7 +781,7 @@ void for_each_child(const fs::path& dir, Fn fn) {
 }
 
 bool is_real_dir(const fs::path& p) {
-    struct stat st {};
+    struct stat st{};
     return ::lstat(p.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
 }
 
@@ -791,7 +791,7 @@ void sweep(const fs::path& fn_dir) {
     for_each_child(fn_dir, [&](const std::string& name) {
         if (!is_temp_name(name)) return;
         const long pid = std::strtol(name.c_str() + 5, nullptr, 10);
-        struct stat st {};
+        struct stat st{};
         if (::lstat((fn_dir / name).c_str(), &st) != 0) return;
         const auto modified = std::chrono::system_clock::from_time_t(st.st_mtime);
         if (!pid_alive(pid) || now - modified > std::chrono::minutes(1)) remove_tree(fn_dir / name);
@@ -821,7 +821,7 @@ std::vector<EntryInfo> list_entries(const fs::path& root) {
             if (!is_entry_name(name) || !is_real_dir(fn_dir / name)) return;
             EntryInfo info{fn_dir / name};
             for (const char* file : {output_file, metadata_file}) {
-                struct stat st {};
+                struct stat st{};
                 if (::lstat((info.path / file).c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
                 info.bytes += static_cast<std::uint64_t>(st.st_size);
                 const std::int64_t t = std::int64_t{st.st_mtim.tv_sec} * 1'000'000'000 + st.st_mtim.tv_nsec;
@@ -855,7 +855,7 @@ void clear_function(const Store& store, const std::string& name) {
 Memory::Memory(const std::filesystem::path& dir, MemoryOptions options) {
     if (dir.empty()) throw Error("the cache directory is empty: give a directory such as ./cache");
     const std::string name = detail::quote(dir);
-    struct stat st {};
+    struct stat st{};
     if (::stat(dir.c_str(), &st) != 0) {
         if (errno != ENOENT) throw Error("cannot use the cache directory " + name + ": " + std::strerror(errno));
         std::error_code ec;

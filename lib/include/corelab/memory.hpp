@@ -145,8 +145,8 @@ void CEREAL_LOAD_FUNCTION_NAME(InArchive& ar, cereal::BinaryData<T>& bd) {
 }
 // Arrays of numbers and strings: check the whole length before allocating.
 template <class T, class A>
-requires(std::is_arithmetic_v<T> && !std::is_same_v<T, bool>) void CEREAL_LOAD_FUNCTION_NAME(InArchive& ar,
-                                                                                             std::vector<T, A>& v) {
+    requires(std::is_arithmetic_v<T> && !std::is_same_v<T, bool>)
+void CEREAL_LOAD_FUNCTION_NAME(InArchive& ar, std::vector<T, A>& v) {
     cereal::size_type n = 0;
     ar(cereal::make_size_tag(n));
     ar.require(n, sizeof(T));
@@ -229,9 +229,7 @@ concept Sequence = requires(const T& t) {
     t.size();
 };
 template <class T>
-concept TupleLike = requires {
-    std::tuple_size<T>::value;
-};
+concept TupleLike = requires { std::tuple_size<T>::value; };
 
 template <class T>
 void append_repr(std::string& out, const T& v) {

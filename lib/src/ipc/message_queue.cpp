@@ -67,7 +67,7 @@ QueueCore QueueCore::create(std::string name, std::size_t capacity, std::size_t 
 QueueCore QueueCore::open(std::string name, std::size_t message_size) {
     // check that the object is ours before Boost maps it
     const std::string path = std::string(shm_directory) + "/" + name;
-    struct stat st {};
+    struct stat st{};
     if (::stat(path.c_str(), &st) != 0) {
         throw Error("cannot open message queue '" + name + "': " + std::strerror(errno));
     }

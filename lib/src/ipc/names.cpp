@@ -68,7 +68,7 @@ void on_signal(int sig) {
         if (s.state.load(std::memory_order_acquire) == 2 && s.owner == self) ::unlink(s.path);
     }
     // Die of the same signal, so the parent (or the shell: status 130) sees it.
-    struct sigaction dfl {};
+    struct sigaction dfl{};
     dfl.sa_handler = SIG_DFL;
     ::sigemptyset(&dfl.sa_mask);
     ::sigaction(sig, &dfl, nullptr);
@@ -137,7 +137,7 @@ std::vector<std::string> remove_stale(const std::string& directory) {
         const std::string name = entry->d_name;
         const auto parts = parse_name(name);
         if (!parts || parts->pid == ::getpid()) continue;
-        struct stat st {};
+        struct stat st{};
         const std::string path = directory + "/" + name;
         if (::lstat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != me) continue;
         // ESRCH: no such process. EPERM means it runs (as someone else): keep.
@@ -154,7 +154,7 @@ void remove_stale_once() {
 }
 
 void check_room(std::size_t bytes, const std::string& what) {
-    struct statvfs fs {};
+    struct statvfs fs{};
     if (::statvfs(shm_directory, &fs) != 0) {
         throw Error(std::string("cannot create ") + what + ": " + shm_directory + " is not usable (" +
                     std::strerror(errno) + "); POSIX shared memory needs a tmpfs mounted there");
@@ -175,10 +175,10 @@ void install_signal_cleanup() {
     static std::once_flag once;
     std::call_once(once, [] {
         for (int sig : {SIGINT, SIGTERM}) {
-            struct sigaction old {};
+            struct sigaction old{};
             if (::sigaction(sig, nullptr, &old) != 0) continue;
             if ((old.sa_flags & SA_SIGINFO) != 0 || old.sa_handler != SIG_DFL) continue;  // keep theirs
-            struct sigaction act {};
+            struct sigaction act{};
             act.sa_handler = on_signal;
             ::sigemptyset(&act.sa_mask);
             ::sigaddset(&act.sa_mask, SIGINT);  // one cleanup at a time

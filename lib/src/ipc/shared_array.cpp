@@ -32,7 +32,7 @@ constexpr std::size_t header_bytes = 64;
 // Only objects this user made with no access for others: anything else is
 // someone else's (or planted), and is never used.
 void check_ours(int fd, const std::string& name) {
-    struct stat st {};
+    struct stat st{};
     if (::fstat(fd, &st) != 0) throw Error("cannot inspect shared memory '" + name + "': " + std::strerror(errno));
     if (st.st_uid != ::geteuid() || (st.st_mode & 0077) != 0) {
         char mode[8];
