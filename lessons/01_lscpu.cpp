@@ -37,7 +37,7 @@ std::string side_by_side(const std::string& what, const std::string& notebook, c
 }
 
 void lesson(const corelab::LessonOptions& opt) {
-    corelab::Report report(opt.format, std::cout);
+    corelab::Report report(opt, std::cout);
     report.say("Lesson 01: how many workers can run at once here? (notebook In[1], !lscpu)\n");
 
     // read what the kernel says about the CPUs: the files lscpu reads

@@ -15,7 +15,6 @@
 #include <atomic>     // std::atomic_ref
 #include <chrono>     // std::chrono::microseconds
 #include <cmath>      // std::abs
-#include <cstdio>     // std::snprintf
 #include <iostream>   // std::cout
 #include <limits>     // std::numeric_limits
 #include <span>       // std::span
@@ -24,6 +23,7 @@
 
 #include "corelab/cli.hpp"             // Cli, run_lesson: the shared command line
 #include "corelab/dataset.hpp"         // make_uniform: the notebook's np.random.rand(n)
+#include "corelab/notebook.hpp"        // run_cell: the notebook's cell timed here
 #include "corelab/reduce.hpp"          // sum_loop, chunk, combine, Partial
 #include "corelab/report.hpp"          // best_of, Report
 #include "corelab/thread_workers.hpp"  // ThreadWorkers, GlobalLock, cache_line
@@ -31,9 +31,6 @@
 namespace po = boost::program_options;
 
 namespace {
-
-// The notebook's figures (Intel i5-8265U): In[4], In[6] and In[5].
-constexpr double notebook_serial = 25.498, notebook_threads = 20.911, notebook_processes = 12.733;
 
 // [docs:add_into]
 // Adds part into `slot` in memory, one element at a time: each step loads the
@@ -46,8 +43,50 @@ void add_into(double& slot, std::span<const double> part) {
 }
 // [docs:end]
 
+// What the table says: chosen from its numbers (tests feed it recorded tables).
+std::vector<std::string> conclude(const corelab::Table& t) {
+    using corelab::format_seconds, corelab::format_speedup;
+    const double gil = t.speedup("two_thread_gil");
+    const double sharing = t.seconds("false_sharing") / t.seconds("padded_slots");
+    std::vector<std::string> said{corelab::parallel_verdict(
+        t, "two_thread", t.workers, std::to_string(t.workers) + (t.workers == 1 ? " thread" : " threads"),
+        "they share the memory that feeds them (./course bench, bandwidth_read_2threads).",
+        "the sum was too small to split, or memory fed one core as fast as it fed them all.")};
+    said.push_back(gil < 1.15 ? "Under the emulated GIL the same threads gave " + format_speedup(gil) +
+                                    ": one computed at a time, as CPython's threads did."
+                              : "Under the emulated GIL the threads still gained " + format_speedup(gil) +
+                                    ", more than taking turns allows: " +
+                                    (t.busy() ? "other programs slowed serial_loop more than them."
+                                              : "serial_loop was disturbed on this run; run again."));
+    said.push_back(
+        "The notebook, on its laptop (Python): one thread 25.5 s, two threads 20.9 s (1.22x: the GIL), "
+        "two processes 12.7 s (2.00x).");
+    if (t.workers < 2) {
+        said.push_back("With one thread nobody shares a cache line: false_sharing and padded_slots do the same.");
+    } else {
+        said.push_back(sharing > 1.3
+                           ? "false_sharing took " + format_speedup(sharing) +
+                                 " as long as padded_slots for the same adds: the threads' slots share "
+                                 "one cache line, which moves between their cores at every write."
+                           : "false_sharing was not slower than padded_slots here (" + format_speedup(sharing) +
+                                 (t.busy() ? "): the machine was busy."
+                                           : "): the threads did not share a line's "
+                                             "cache at once on this run."));
+    }
+    if (const corelab::Row* py = t.find("python_two_thread")) {
+        said.push_back("The notebook's cell here: two Python threads gave " +
+                       format_speedup(t.seconds("python_loop") / py->seconds) + " over its loop.");
+    }
+    said.push_back("Threads or processes? A thread starts and joins in " + format_seconds(t.seconds("thread_spawn")) +
+                   " and shares the array, but a crash in one kills\nthem all and every shared write must be "
+                   "synchronised (and kept off shared cache lines). Processes cost a fork\nand a copy or a shared "
+                   "segment (lesson 03), but a crashing worker leaves the others and the parent alive.");
+    if (auto sweep = corelab::sweep_summary(t, "sweep_threads_"); !sweep.empty()) said.push_back(sweep);
+    return said;
+}
+
 void lesson(const corelab::LessonOptions& opt) {
-    corelab::Report report(opt.format, std::cout);
+    corelab::Report report(opt, std::cout);
     const unsigned w = opt.workers;
     const auto micros = corelab::parse_count(opt.extra["switch-interval"].as<std::string>(), "switch-interval", true);
     if (micros > 60'000'000) throw corelab::UsageError("--switch-interval must be at most 60000000 (one minute)");
@@ -132,33 +171,29 @@ void lesson(const corelab::LessonOptions& opt) {
         }
     }
 
-    char line[600];
-    std::snprintf(line, sizeof line,
-                  "all means agree with serial_loop within 2(n-1)eps = %.3g\n"
-                  "the emulated GIL (switch interval %lld us) changed hands %llu times in %d runs\n\n"
-                  "The notebook (i5-8265U, Python): one thread %.1f s, two threads %.1f s (%.2fx), two processes "
-                  "%.1f s (%.2fx).\nThis machine (C++): one thread %s, %u threads %s (%.2fx), with a GIL %s (%.2fx).\n",
-                  tolerance, static_cast<long long>(interval.count()), static_cast<unsigned long long>(gil.handovers()),
-                  opt.repeat, notebook_serial, notebook_threads, notebook_serial / notebook_threads, notebook_processes,
-                  notebook_serial / notebook_processes, corelab::format_seconds(serial.seconds).c_str(), w,
-                  corelab::format_seconds(threads.seconds).c_str(), serial.seconds / threads.seconds,
-                  corelab::format_seconds(with_gil.seconds).c_str(), serial.seconds / with_gil.seconds);
-    report.say(line);
-    report.say(
-        "Why C++ threads scale where Python's did not: CPython lets a thread run Python code only while it holds\n"
-        "the Global Interpreter Lock, so its two threads took turns (two_thread_gil rebuilds exactly that). C++\n"
-        "has no such lock: each thread runs on its own core and the two halves are summed at the same time.\n"
-        "Threads or processes? Threads share memory and start in microseconds (thread_spawn), so they suit work\n"
-        "on one large array; but a crash in one thread kills them all, and every shared write must be\n"
-        "synchronised (and kept off shared cache lines: false_sharing). Processes cost a fork and a copy or a\n"
-        "shared segment (lesson 03), but a crashing worker leaves the others and the parent alive.");
+    report.say("all means agree with serial_loop within 2(n-1)eps; the emulated GIL (switch interval " +
+               std::to_string(micros) + " us) changed hands " + std::to_string(gil.handovers()) + " times in " +
+               std::to_string(opt.repeat) + " runs\n");
 
-    report.baseline("serial_loop", serial.seconds, expected);
-    report.add("two_thread", threads.seconds, threads.value.mean());
-    report.add("two_thread_gil", with_gil.seconds, with_gil.value.mean());
-    report.add_uncompared("thread_spawn", spawn_seconds, std::nullopt);
-    report.add("false_sharing", shared.seconds, shared.value.mean());
-    report.add("padded_slots", apart.seconds, apart.value.mean());
+    corelab::Timing per_spawn{spawn_seconds, {}};  // one thread's start and join, from each run of 200
+    for (double s : spawn.runs) per_spawn.runs.push_back(s / spawns);
+    report.baseline("serial_loop", serial, expected);
+    report.add("two_thread", threads, threads.value.mean());
+    report.add("two_thread_gil", with_gil, with_gil.value.mean());
+    report.add_uncompared("thread_spawn", per_spawn, std::nullopt);
+    report.add("false_sharing", shared, shared.value.mean());
+    report.add("padded_slots", apart, apart.value.mean());
+    // --sweep: the notebook's cell with 1, 2, ... threads; then the notebook's own cell in Python
+    report.sweep(opt.sweep, opt.repeat, "sweep_threads_", [&](unsigned k) {
+        const auto p = corelab::combine(
+            corelab::ThreadWorkers(k).run([&](unsigned i) { return corelab::sum_loop(corelab::chunk(data, i, k)); }));
+        if (p.count != opt.n || std::abs(p.mean() - expected) > tolerance)
+            throw corelab::Error("a sweep row disagrees");
+        return p.mean();
+    });
+    corelab::notebook::report_python(report,
+                                     corelab::notebook::run_cell("two_thread", double(opt.n), double(opt.n), opt.seed));
+    report.conclude(conclude);
     report.print();
 }
 
@@ -166,7 +201,7 @@ void lesson(const corelab::LessonOptions& opt) {
 
 int main(int argc, char** argv) {
     corelab::Cli cli("lesson04_two_thread_mean", "the mean of n random numbers with threads, without and with a GIL");
-    cli.with_workers(2);
+    cli.with_workers(2).with_sweep().with_conclusion(conclude);
     cli.add_options()("switch-interval", po::value<std::string>()->default_value("5000"),
                       "microseconds a thread keeps the emulated GIL before offering it (Python: 5000)");
     return corelab::run_lesson(argc, argv, cli, lesson);

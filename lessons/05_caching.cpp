@@ -24,6 +24,7 @@
 #include "corelab/cpu_info.hpp"  // format_size
 #include "corelab/dataset.hpp"   // make_uniform: the numbers of lesson 02
 #include "corelab/memory.hpp"    // Memory: the disk cache
+#include "corelab/notebook.hpp"  // run_cell: joblib's Memory timed here
 #include "corelab/reduce.hpp"    // sum_fast
 #include "corelab/report.hpp"    // best_of, Report
 
@@ -66,11 +67,45 @@ corelab::Timed<double> in_new_process(F call) {
     ::close(fds[0]);
     if (pid > 0) ::waitpid(pid, nullptr, 0);
     if (!got || in[0] < 0) throw corelab::Error("the child process could not load the result");
-    return {in[0], in[1]};
+    corelab::Timed<double> t;
+    t.seconds = in[0];
+    t.value = in[1];
+    return t;
+}
+
+// What the table says: chosen from its numbers (tests feed it recorded tables).
+std::vector<std::string> conclude(const corelab::Table& t) {
+    using corelab::format_seconds, corelab::format_speedup;
+    const corelab::Row &hit = t.at("cache_hit"), &huge = t.at("cache_hit_large");
+    const double gain = t.speedup("cache_hit"), pages = t.seconds("cache_hit_large_vector") / huge.seconds;
+    const std::string against = " than computing the mean (" + format_seconds(t.seconds("compute")) + ")";
+    std::vector<std::string> said{
+        "A hit took " + format_seconds(hit.seconds) + ", " +
+            (gain > 2      ? format_speedup(gain) + " faster" + against + ": the cache pays."
+             : gain > 1.05 ? "only " + format_speedup(gain) + " faster" + against +
+                                 ": at this n the work is too small "
+                                 "to be worth caching."
+                           : "no faster" + against + ": at this n the work is too small to be worth caching."),
+        "In a new process a hit took " + format_seconds(t.seconds("cache_hit_new_process")) +
+            ": it opens the cache and reads the entry from the page cache, not from the computation."};
+    const std::string size = corelab::format_size(static_cast<std::uint64_t>(huge.bytes.value_or(0)));
+    if (pages > 1.3) {
+        said.push_back(size + " of results loaded " + format_speedup(pages) +
+                       " faster into a HugeArray (2 MB pages) than into a std::vector, which page-faults every 4 KB.");
+    } else {
+        said.push_back(size + " of results loaded about as fast into a std::vector as into a HugeArray (" +
+                       format_speedup(pages) +
+                       "): at this size, or without huge pages, the page faults do not decide.");
+    }
+    if (const corelab::Row* py = t.find("python_cache_hit")) {
+        said.push_back("joblib's hit, here: " + format_seconds(py->seconds) + ", " +
+                       format_speedup(py->seconds / hit.seconds) + " as long as this cache's.");
+    }
+    return said;
 }
 
 void lesson(const corelab::LessonOptions& opt) {
-    corelab::Report report(opt.format, std::cout);
+    corelab::Report report(opt, std::cout);
     const std::filesystem::path dir = opt.extra["cachedir"].as<std::string>();
     report.say("Lesson 05: a disk cache of function results (notebook In[8]-In[9]), in " + dir.string() + "\n");
 
@@ -124,22 +159,20 @@ void lesson(const corelab::LessonOptions& opt) {
     const double large_mean = corelab::sum_fast(reference).mean();
 
     report.say(
-        "\nWhat a hit costs: hashing the arguments (XXH3, ~10 GB/s), opening the entry, checking its\n"
-        "header, key and checksum, and copying the result into memory: a few system calls for a few\n"
-        "numbers (joblib's hit takes ~0.2 ms here: ./course bench runs both). For " +
-        corelab::format_size(bytes) +
-        " the memory decides:\n"
-        "a HugeArray is filled in 2 MB pages, a fresh std::vector page-faults every 4 KB.\n"
-        "Watch for: arguments that are large to hash (they are hashed on every call), results that are\n"
-        "large to load, and invalidation: change {.version} when the function's code changes, or old\n"
-        "results come back. Entries live in " +
-        dir.string() + "/<function>/<key>/;\nrun again with --keep-cache to start from them.");
+        "\nWhat a hit costs: hashing the arguments (XXH3), opening the entry, checking its header, key and\n"
+        "checksum, and copying the result into memory. Watch for: arguments that are large to hash (they are\n"
+        "hashed on every call), results that are large to load, and invalidation: change {.version} when\n"
+        "the function's code changes, or old results come back. Entries live in " +
+        dir.string() + "/<function>/<key>/;\nrun again with --keep-cache to start from them.\n");
 
     report.baseline("compute", compute_seconds, computed);
-    report.add("cache_hit", hit.seconds, hit.value);
-    report.add("cache_hit_new_process", fresh.seconds, fresh.value);
-    report.add_uncompared("cache_hit_large", huge_hit.seconds, large_mean);
-    report.add_uncompared("cache_hit_large_vector", vec_hit.seconds, large_mean);
+    report.add("cache_hit", hit, hit.value);
+    report.add("cache_hit_new_process", fresh, fresh.value);
+    report.add_uncompared("cache_hit_large", huge_hit, large_mean).bytes = double(bytes);
+    report.add_uncompared("cache_hit_large_vector", vec_hit, large_mean).bytes = double(bytes);
+    corelab::notebook::report_python(report,
+                                     corelab::notebook::run_cell("cache", double(opt.n), double(opt.n), opt.seed));
+    report.conclude(conclude);
     report.print();
 }
 
@@ -153,6 +186,7 @@ std::string default_cachedir() {
 
 int main(int argc, char** argv) {
     corelab::Cli cli("lesson05_caching", "a disk cache of function results: joblib.Memory in C++");
+    cli.with_conclusion(conclude);
     cli.add_options()("cachedir", boost::program_options::value<std::string>()->default_value(default_cachedir()),
                       "the cache directory (created with mode 0700)")(
         "keep-cache", "do not clear the cache first: results of earlier runs are loaded");

@@ -7,20 +7,19 @@
 // Question: how much faster do n workers make independent tasks, on processes
 // and on threads, and where does the curve flatten?
 //
-// Run it:  ./course lesson 6          (or --tasks 20 --jobs -1 --backend threads --verbose 10)
+// Run it:  ./course lesson 6          (or --tasks 20 --jobs -1 --backend threads --verbose 10, --sweep)
 // You should see: processes_2 and threads_2 both about 2x faster than
-// serial_loop on 2 cores; processes_6 and all_cores no faster than 2 workers
-// here (2 cores); the speed-up table flatten at the core count.
-#include <algorithm>  // std::max
-#include <cmath>      // std::sqrt
-#include <cstdint>    // std::uint64_t
-#include <cstdio>     // std::snprintf
-#include <iostream>   // std::cout
-#include <optional>   // std::optional
-#include <string>     // std::string
-#include <vector>     // std::vector
+// serial_loop on a quiet 2-core machine; processes_6 and all_cores no faster
+// than 2 workers there; with --sweep, the speed-up flatten at the core count.
+#include <cmath>     // std::sqrt
+#include <cstdint>   // std::uint64_t
+#include <iostream>  // std::cout
+#include <optional>  // std::optional
+#include <string>    // std::string
+#include <vector>    // std::vector
 
 #include "corelab/cli.hpp"       // Cli, run_lesson, parse_count
+#include "corelab/notebook.hpp"  // run_cell: the notebook's cells timed here; the laptop's figures
 #include "corelab/parallel.hpp"  // Parallel, ParallelOptions, range
 #include "corelab/reduce.hpp"    // sum_loop
 #include "corelab/report.hpp"    // best_of, Report, Stopwatch
@@ -29,9 +28,6 @@ namespace po = boost::program_options;
 using corelab::Backend;
 
 namespace {
-
-// The notebook's figures (Intel i5-8265U, 4 cores / 8 threads): In[10]-In[13].
-constexpr double nb_serial = 21.7, nb_processes = 11.0, nb_threads = 19.1, nb_six = 7.6;
 
 // [docs:naive]
 // The notebook's f, word for word: p is computed and thrown away.
@@ -68,6 +64,59 @@ double sum(const std::vector<double>& v) {
     return corelab::sum_loop(v).sum;
 }
 
+// What the table says: chosen from its numbers (tests feed it recorded tables).
+std::vector<std::string> conclude(const corelab::Table& t) {
+    using corelab::format_seconds, corelab::format_speedup, corelab::notebook::f_loop_seconds;
+    const double naive = t.seconds("f_naive"), call = t.seconds("f_call");
+    std::vector<std::string> said{
+        "The notebook's f ported word for word took " + format_seconds(naive) + " for one call, f " +
+        format_seconds(call) +
+        (naive < call / 10 ? ": p is never used, so the optimiser removed both loops of the first (f keeps them)."
+                           : ": this build kept the loops of both (an unoptimised build?).")};
+    const corelab::Row* p2 = t.find("processes_2");
+    const corelab::Row* t2 = t.find("threads_2");
+    if (p2 != nullptr) {
+        said.push_back(corelab::parallel_verdict(t, "processes_2", 2, "2 processes",
+                                                 "each call forks and reaps its workers, which costs milliseconds.",
+                                                 "forking the workers cost more than they saved."));
+    }
+    if (t2 != nullptr) {
+        said.push_back(corelab::parallel_verdict(t, "threads_2", 2, "2 threads",
+                                                 "the tasks end unevenly, or another program took a CPU.",
+                                                 "the tasks are too short to share out."));
+    }
+    if (p2 != nullptr && t2 != nullptr && !t.busy()) {
+        const double ps = t.speedup("processes_2"), ts = t.speedup("threads_2");
+        said.push_back(ts > 1.1 && ts >= 0.85 * ps
+                           ? "Threads scaled like processes (" + format_speedup(ts) + " and " + format_speedup(ps) +
+                                 "): C++ has no interpreter lock. The notebook's threads did not (the GIL)."
+                           : "Threads gained " + format_speedup(ts) + " against the processes' " + format_speedup(ps) +
+                                 ": on this run the threads did not get two CPUs to themselves.");
+    }
+    if (const corelab::Row* p6 = t.find("processes_6"); p6 != nullptr && p2 != nullptr && !t.busy()) {
+        said.push_back(t.load.cpus < 6
+                           ? "processes_6 (6 workers on " + std::to_string(t.load.cpus) + " CPUs) gave " +
+                                 format_speedup(t.speedup("processes_6")) +
+                                 ": workers beyond the CPUs take turns on them, and 10 tasks on 6 end unevenly."
+                           : "processes_6 gave " + format_speedup(t.speedup("processes_6")) + ": " +
+                                 std::to_string(t.load.cpus) + " CPUs ran the 6 workers at once.");
+    }
+    std::string nb = "The notebook (its laptop, Python, x = 10000): loop 21.7 s, 2 processes " +
+                     format_speedup(f_loop_seconds / corelab::notebook::f_processes_2_seconds) + ", 2 threads " +
+                     format_speedup(f_loop_seconds / corelab::notebook::f_threads_2_seconds) + " (the GIL), 6 jobs " +
+                     format_speedup(f_loop_seconds / corelab::notebook::f_jobs_6_seconds) + " (4 cores, 8 threads).";
+    if (t.find("python_threads_2") != nullptr) {
+        const double loop = t.seconds("python_loop");
+        nb += "\nIts cell here: 2 processes " + format_speedup(loop / t.seconds("python_processes_2")) +
+              ", 2 threads " + format_speedup(loop / t.seconds("python_threads_2")) + " over its own loop.";
+    }
+    said.push_back(nb);
+    for (const char* backend : {"sweep_processes_", "sweep_threads_"}) {
+        if (auto sweep = corelab::sweep_summary(t, backend); !sweep.empty()) said.push_back(sweep);
+    }
+    return said;
+}
+
 void lesson(const corelab::LessonOptions& opt) {
     const auto& ex = opt.extra;
     const std::size_t tasks = corelab::parse_count(ex["tasks"].as<std::string>(), "tasks");
@@ -83,21 +132,15 @@ void lesson(const corelab::LessonOptions& opt) {
     } catch (const corelab::Error& e) {
         throw corelab::UsageError(e.what());  // a bad command line: exit 2 with the usage line
     }
-    corelab::Report report(opt.format, std::cout);
+    corelab::Report report(opt, std::cout);
     const unsigned cpus = corelab::usable_cpus();
     report.say("Lesson 06: f(i) for " + std::to_string(tasks) + " tasks, each " + std::to_string(x * (x - 1) / 2) +
                " multiplications, on " + std::to_string(cpus) + " CPUs (notebook In[10]-In[13])\n");
 
-    // the notebook's f as written: the compiler deletes the unused loops
+    // the notebook's f as written: does the compiler keep its unused loops?
     corelab::Stopwatch watch;
     const double naive = f_naive(tasks - 1, x);
     const double naive_seconds = watch.seconds();
-    char line[400];
-    std::snprintf(line, sizeof line,
-                  "The notebook's f ported word for word took %s for one call (result %g): p is never used,\n"
-                  "so the optimiser removed both loops. f below keeps them (see the docs: \"keep it alive\").\n",
-                  corelab::format_seconds(naive_seconds).c_str(), naive);
-    report.say(line);
 
     // the baseline: the notebook's for loop
     // [docs:serial]
@@ -119,49 +162,35 @@ void lesson(const corelab::LessonOptions& opt) {
     };
     // [docs:end]
 
-    report.baseline("serial_loop", serial.seconds, sum(serial.value));
+    report.baseline("serial_loop", serial, sum(serial.value));
+    corelab::Timing call{serial.seconds / double(tasks), {}};  // one call of f, from each run of the loop
+    for (double s : serial.runs) call.runs.push_back(s / double(tasks));
+    report.add_uncompared("f_call", call, std::nullopt);
+    report.add_uncompared("f_naive", naive_seconds, naive);
+    const auto add = [&](const std::string& name, int n_jobs, Backend backend) {
+        const auto r = timed(n_jobs, backend, opt.repeat);
+        report.add(name, r, sum(r.value)).workers = corelab::resolve_n_jobs(n_jobs, cpus);
+    };
     if (jobs) {
-        const auto r = timed(*jobs, chosen, opt.repeat);
-        report.add(std::string(corelab::to_string(chosen)) + "_" + std::to_string(corelab::resolve_n_jobs(*jobs, cpus)),
-                   r.seconds, sum(r.value));
-        report.print();
-        return;
-    }
-    const auto p2 = timed(2, Backend::processes, opt.repeat);
-    const auto t2 = timed(2, Backend::threads, opt.repeat);
-    const auto p6 = timed(6, Backend::processes, opt.repeat);
-    const auto all = timed(-1, Backend::processes, opt.repeat);
-
-    if (opt.format == corelab::Format::table) {
-        // the speed-up curve: n_jobs = 1 .. 2x the CPUs, both backends
-        report.say("speed-up against serial_loop by n_jobs (one run each):");
-        for (unsigned n = 1; n <= 2 * cpus; ++n) {
+        add(std::string(corelab::to_string(chosen)) + "_" + std::to_string(corelab::resolve_n_jobs(*jobs, cpus)), *jobs,
+            chosen);
+    } else {  // the notebook's cells; with --sweep, both backends for each n_jobs
+        add("processes_2", 2, Backend::processes);
+        add("threads_2", 2, Backend::threads);
+        add("processes_6", 6, Backend::processes);
+        add("all_cores", -1, Backend::processes);
+        for (const unsigned k : opt.sweep) {
             for (Backend b : {Backend::processes, Backend::threads}) {
-                const double s = serial.seconds / timed(static_cast<int>(n), b, 1).seconds;
-                std::snprintf(line, sizeof line, "  n_jobs=%-2u %-9s %5.2fx  %s", n, corelab::to_string(b), s,
-                              std::string(static_cast<std::size_t>(std::max(0.0, s * 10)), '#').c_str());
-                report.say(line);
+                add("sweep_" + std::string(corelab::to_string(b)) + "_" + std::to_string(k), static_cast<int>(k), b);
             }
         }
-        std::snprintf(line, sizeof line,
-                      "\nThe notebook (i5-8265U, Python, x = 10000): loop %.1f s, 2 processes %.1f s (%.2fx), threads "
-                      "%.1f s (%.2fx: the GIL),\n6 jobs %.1f s (%.2fx: 4 cores with 2 hardware threads each). Here "
-                      "(C++, x = %llu): loop %s, 2 processes %.2fx, 2 threads %.2fx.",
-                      nb_serial, nb_processes, nb_serial / nb_processes, nb_threads, nb_serial / nb_threads, nb_six,
-                      nb_serial / nb_six, static_cast<unsigned long long>(x),
-                      corelab::format_seconds(serial.seconds).c_str(), serial.seconds / p2.seconds,
-                      serial.seconds / t2.seconds);
-        report.say(line);
-        report.say(
-            "Threads scale like processes in C++: no interpreter lock. More workers than CPUs (processes_6) cannot\n"
-            "run more tasks at once than there are CPUs: the extra workers take turns on the same cores. The\n"
-            "notebook's 6 jobs beat 2 because its machine had 8 hardware threads; 6 jobs on 2 CPUs only add\n"
-            "switching, and with 10 tasks on 6 workers the last round leaves CPUs idle.\n");
     }
-    report.add("processes_2", p2.seconds, sum(p2.value));
-    report.add("threads_2", t2.seconds, sum(t2.value));
-    report.add("processes_6", p6.seconds, sum(p6.value));
-    report.add("all_cores", all.seconds, sum(all.value));
+    if (!jobs) {
+        const double work = double(tasks) * double(x) * double(x - 1) / 2;  // multiplications in the whole loop
+        corelab::notebook::report_python(report, corelab::notebook::run_cell("parallel_for", work, double(x), 0, tasks),
+                                         "x");
+        report.conclude(conclude);
+    }
     report.print();
 }
 
@@ -170,6 +199,7 @@ void lesson(const corelab::LessonOptions& opt) {
 int main(int argc, char** argv) {
     corelab::Cli cli("lesson06_parallel_for",
                      "f(i) for i in range(tasks): a loop, then Parallel on processes and threads");
+    cli.with_sweep().with_conclusion(conclude);
     cli.add_options()("tasks", po::value<std::string>()->default_value("10"), "how many calls of f (the notebook: 10)")(
         "loop-size", po::value<std::string>()->default_value("10000"),
         "x in f: x(x-1)/2 multiplications per call (the notebook's 10000)")(

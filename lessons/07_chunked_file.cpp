@@ -10,12 +10,13 @@
 // the page cache) is a memory copy that two processes do nearly twice as
 // fast; a cold read waits for the disk, and two readers gain only what the
 // disk gives. Every mean equals the mean of the data written.
-#include <cstdio>      // std::snprintf, std::fprintf
-#include <filesystem>  // std::filesystem::read_symlink
-#include <iostream>    // std::cout
-#include <limits>      // std::numeric_limits
-#include <string>      // std::string
-#include <vector>      // std::vector
+#include <cstdio>            // std::snprintf, std::fprintf
+#include <filesystem>        // std::filesystem::read_symlink
+#include <initializer_list>  // std::initializer_list
+#include <iostream>          // std::cout
+#include <limits>            // std::numeric_limits
+#include <string>            // std::string
+#include <vector>            // std::vector
 
 #include "corelab/chunked_file.hpp"     // write_data_file, split, read_in_processes, ScratchFile
 #include "corelab/cli.hpp"              // Cli, run_lesson: the shared command line
@@ -33,22 +34,73 @@ struct Measured {
     std::string name;
     double seconds;
     Partial value;
-    double cached = 1.0;   // fraction of the file in the page cache when the read began
-    bool compared = true;  // false: a write, no mean and no speed-up
+    double cached = 1.0;            // fraction of the file in the page cache when the read began
+    bool compared = true;           // false: a write, no mean and no speed-up
+    std::vector<double> runs = {};  // every run's time
 };
 
 // Best of `repeat` reads, each after the file is dropped from the page cache (not timed).
 template <class F>
 Measured cold(const std::string& name, int repeat, const std::string& path, F read) {
     Measured best{name, std::numeric_limits<double>::infinity(), {}};
+    std::vector<double> runs;
     for (int i = 0; i < repeat; ++i) {
         corelab::drop_from_page_cache(path);
         const double cached = corelab::cached_fraction(path);
         corelab::Stopwatch watch;
         const Partial p = read();
-        if (watch.seconds() < best.seconds) best = {name, watch.seconds(), p, cached, true};
+        runs.push_back(watch.seconds());
+        if (runs.back() < best.seconds) best = {name, runs.back(), p, cached, true};
     }
+    best.runs = runs;
     return best;
+}
+
+// The fastest of the rows named with this prefix whose time is known, and its GB/s.
+const corelab::Row& fastest(const corelab::Table& t, std::initializer_list<std::string> names) {
+    const corelab::Row* best = &t.at(*names.begin());
+    for (const auto& n : names) best = t.at(n).seconds < best->seconds ? &t.at(n) : best;
+    return *best;
+}
+
+std::string gbps(const corelab::Row& r) {
+    char text[32];
+    std::snprintf(text, sizeof text, "%.2f GB/s", r.bytes.value_or(0) / r.seconds / 1e9);
+    return text;
+}
+
+// What the table says: chosen from its numbers (tests feed it recorded tables).
+std::vector<std::string> conclude(const corelab::Table& t) {
+    using corelab::format_speedup;
+    const std::string w = std::to_string(t.workers);
+    const auto& warm = fastest(t, {"serial_read", "chunks_pread_" + w, "chunks_mmap_" + w, "split_files_" + w});
+    const auto& cold = fastest(t, {"cold_serial_read", "cold_chunks_pread_" + w, "cold_chunks_mmap_" + w});
+    const double parallel = t.speedup("chunks_pread_" + w),
+                 cold_parallel = t.seconds("cold_serial_read") / t.seconds("cold_chunks_pread_" + w);
+    const double slower = cold.seconds / warm.seconds;
+    std::vector<std::string> said{
+        "From the page cache (warm) the fastest read was " + warm.name + " at " + gbps(warm) + "; " + w +
+        " processes reading with pread gave " + format_speedup(parallel) + " against serial_read" +
+        (t.busy()         ? ", on a busy machine (the line above the table)."
+         : parallel > 1.3 ? ": a warm read is a memory copy, and each process copies its own part."
+                          : ": the copy from the page cache was limited by memory, not by one CPU.")};
+    if (slower < 1.5) {
+        said.push_back(
+            "The cold reads (" + cold.name + ", " + gbps(cold) +
+            ") were nearly as fast as the warm ones: "
+            "the file stayed in memory (a tmpfs or a container's overlay), or the disk is as fast as memory.");
+    } else {
+        said.push_back("From the disk (cold) the fastest read was " + cold.name + " at " + gbps(cold) + ", " +
+                       format_speedup(slower) + " slower than warm; " + w + " readers gave " +
+                       format_speedup(cold_parallel) +
+                       (t.busy()              ? " against one, on a busy machine."
+                        : cold_parallel > 1.3 ? " against one: the disk serves more than one request at a time."
+                                              : " against one: the disk, not the CPU, was the limit."));
+    }
+    said.push_back(
+        "The notebook gives no time for this cell; on its laptop the same 10^8 numbers in memory took "
+        "25.5 s for one\nPython loop and 12.7 s for two processes.");
+    return said;
 }
 
 void lesson(const corelab::LessonOptions& opt) {
@@ -57,7 +109,7 @@ void lesson(const corelab::LessonOptions& opt) {
                                 ? opt.extra["dir"].as<std::string>()
                                 : std::filesystem::read_symlink("/proc/self/exe").parent_path().string();
     const std::uint64_t file_bytes = corelab::data_file_header_bytes + opt.n * sizeof(double);
-    corelab::Report report(opt.format, std::cout);
+    corelab::Report report(opt, std::cout);
     report.say("Lesson 07: the mean of " + std::to_string(opt.n) + " numbers in a " +
                std::to_string(file_bytes / 1'000'000) + " MB file, read by " + std::to_string(w) +
                " processes (notebook, last cell)");
@@ -89,7 +141,7 @@ void lesson(const corelab::LessonOptions& opt) {
     const std::string ws = std::to_string(w);
     const auto warm = [&](const std::string& name, auto read) {
         const auto t = corelab::best_of(opt.repeat, read);
-        rows.push_back({name, t.seconds, t.value, corelab::cached_fraction(file.path())});
+        rows.push_back({name, t.seconds, t.value, corelab::cached_fraction(file.path()), true, t.runs});
     };
     warm("serial_read", [&] { return corelab::read_serial(f); });
     warm("chunks_pread_" + ws, [&] { return corelab::read_in_processes(f, workers, ReadMethod::pread); });
@@ -131,23 +183,22 @@ void lesson(const corelab::LessonOptions& opt) {
         table += line;
     }
     report.say("every mean equals the mean of the data written (within 2(n-1) eps)" + table);
-    report.say(
-        "The notebook gives no time for this cell; its nearest figures are for the same 10^8 numbers in memory:\n"
-        "25.5 s for one Python loop, 12.7 s for two processes. Reading them from a file adds the disk, or the\n"
-        "page cache: docs/07_chunked_file.md explains the warm and cold rows on this machine.");
+    report.bytes_per_row(double(file_bytes));
     for (const auto& r : rows) {
+        const corelab::Timing time{r.seconds, r.runs};
         if (!r.compared) {
-            report.add_uncompared(r.name, r.seconds, std::nullopt);
+            report.add_uncompared(r.name, time, std::nullopt);
         } else if (r.name == "serial_read") {
-            report.baseline(r.name, r.seconds, r.value.mean());
+            report.baseline(r.name, time, r.value.mean());
         } else {
-            report.add(r.name, r.seconds, r.value.mean());
+            report.add(r.name, time, r.value.mean());
         }
     }
     if (opt.extra.count("keep") != 0) {
         report.say("kept the data file as " + file.keep("lesson07_data.bin") +
                    " (lesson 08 reads it with --file; a later --keep replaces it)");
     }
+    report.conclude(conclude);
     report.print();
 }
 
@@ -155,7 +206,7 @@ void lesson(const corelab::LessonOptions& opt) {
 
 int main(int argc, char** argv) {
     corelab::Cli cli("lesson07_chunked_file", "the mean of n random numbers in a file, read by worker processes");
-    cli.with_workers(2, 16);
+    cli.with_workers(2, 16).with_conclusion(conclude);
     cli.add_options()("dir", boost::program_options::value<std::string>(),
                       "where to write the data file (default: beside this program)")(
         "keep", "keep the data file at the end as lesson07_data.bin (it is removed otherwise)");

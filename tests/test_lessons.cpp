@@ -2,24 +2,29 @@
 // answers to bad command lines (exit 2 with a usage line, or 1 with a message;
 // never a signal, never a hang).
 #include <doctest/doctest.h>
-#include <signal.h>    // kill, killpg
-#include <sys/stat.h>  // chmod
-#include <unistd.h>    // geteuid
+#include <signal.h>     // kill, killpg
+#include <sys/prctl.h>  // prctl(PR_SET_PDEATHSIG)
+#include <sys/stat.h>   // chmod
+#include <sys/wait.h>   // waitpid
+#include <unistd.h>     // geteuid, fork
 
-#include <chrono>      // std::chrono::seconds
-#include <cmath>       // std::abs
-#include <cstdlib>     // std::strtod, mkdtemp
-#include <filesystem>  // std::filesystem
-#include <fstream>     // std::ifstream
-#include <iterator>    // std::istreambuf_iterator
-#include <limits>      // std::numeric_limits
-#include <string>      // std::string
-#include <thread>      // std::this_thread::sleep_for
-#include <vector>      // std::vector
+#include <algorithm>       // std::count, std::min_element
+#include <boost/json.hpp>  // run.json, parsed (built in the corelab library)
+#include <chrono>          // std::chrono::seconds
+#include <cmath>           // std::abs
+#include <cstdlib>         // std::strtod, mkdtemp
+#include <filesystem>      // std::filesystem
+#include <fstream>         // std::ifstream
+#include <iterator>        // std::istreambuf_iterator
+#include <limits>          // std::numeric_limits
+#include <string>          // std::string
+#include <thread>          // std::this_thread::sleep_for
+#include <vector>          // std::vector
 
 #include "corelab/chunked_file.hpp"
 #include "corelab/dataset.hpp"
 #include "corelab/reduce.hpp"
+#include "corelab/results.hpp"
 #include "support/processes.hpp"
 #include "support/subprocess.hpp"
 
@@ -84,6 +89,141 @@ TEST_CASE("lesson 02: the table names its rows and the notebook's figure" * doct
     CHECK(o.exit_code == 0);
     for (const char* s : {"serial_loop", "serial_fast", "generate", "25.5 s", "both means agree", "speed-up"}) {
         CHECK_MESSAGE(o.out.find(s) != std::string::npos, "missing: " << s);
+    }
+}
+
+namespace {
+
+// A fresh results folder for one test, removed afterwards.
+struct RecordDir {
+    std::filesystem::path path;
+    RecordDir() {
+        std::string t = (std::filesystem::temp_directory_path() / "corelab-record-XXXXXX").string();
+        REQUIRE(::mkdtemp(t.data()) != nullptr);
+        path = t;
+    }
+    ~RecordDir() {
+        std::error_code ec;
+        std::filesystem::remove_all(path, ec);
+    }
+    boost::json::object run_json() const {
+        std::ifstream in(path / "run.json");
+        REQUIRE(in);
+        std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        return boost::json::parse(text).as_object();
+    }
+};
+
+// Two programs that only burn CPU, as another student's build would; killed and reaped on destruction.
+struct Spinners {
+    std::vector<pid_t> pids;
+    Spinners() {
+        for (int i = 0; i < 2; ++i) {
+            const pid_t pid = ::fork();
+            REQUIRE(pid >= 0);
+            if (pid == 0) {
+                ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // never outlive the test
+                for (;;) asm volatile("");           // burn CPU, make no system call
+            }
+            pids.push_back(pid);
+        }
+    }
+    ~Spinners() {
+        for (const pid_t p : pids) {
+            ::kill(p, SIGKILL);
+            ::waitpid(p, nullptr, 0);
+        }
+    }
+};
+
+}  // namespace
+
+TEST_CASE("lessons: --record writes every row with its parameters and runs, and run.json its conditions" *
+          doctest::timeout(120)) {
+    RecordDir dir;
+    const Outcome o = run({corelab::test::lesson("02_serial_mean"), "--n", "100003", "--seed", "7", "--repeat", "3",
+                           "--record", dir.path.string(), "--format", "csv"});
+    REQUIRE(o.exit_code == 0);
+    const corelab::Table t = corelab::read_table_csv(dir.path / "02_serial_mean.csv");
+    CHECK(t.lesson == "02_serial_mean");
+    CHECK(t.n == 100003);
+    CHECK(t.seed == 7);
+    CHECK(t.repeat == 3);
+    CHECK(t.workers == 0);  // lesson 02 has none
+    CHECK(t.load.cpus >= 1);
+    CHECK(t.load.seconds > 0.0);
+    REQUIRE(t.rows.size() == 3);
+    const auto& loop = t.at("serial_loop");
+    CHECK(t.baseline == 1u);
+    CHECK(loop.runs.size() == 3);
+    CHECK(loop.seconds == *std::min_element(loop.runs.begin(), loop.runs.end()));
+    CHECK(loop.median() >= loop.seconds);
+    CHECK(loop.slowest() >= loop.median());
+    CHECK(*loop.result == corelab::sum_loop(corelab::make_uniform(100003, 7)).mean());
+    CHECK(*loop.bytes == 100003.0 * 8);
+    CHECK_FALSE(t.at("generate").compared);
+    CHECK(t.at("serial_fast").runs.size() == 3);
+    // the CSV's own text: every line has every column
+    std::ifstream csv(dir.path / "02_serial_mean.csv");
+    std::string header;
+    std::getline(csv, header);
+    CHECK(header == corelab::csv_header);
+    for (std::string line; std::getline(csv, line);) CHECK(std::count(line.begin(), line.end(), ',') == 21);
+
+    const auto r = dir.run_json();
+    const auto& l = r.at("lessons").at("02_serial_mean").as_object();
+    CHECK(l.at("csv").as_string() == "02_serial_mean.csv");
+    CHECK(l.at("command").as_array().at(0).as_string().ends_with("lesson02_serial_mean"));
+    CHECK(l.at("started").as_string() <= l.at("ended").as_string());
+    CHECK(l.at("load_average_start").as_array().size() == 3);
+    CHECK(l.at("load_known").as_bool());
+    CHECK(l.at("busy").as_bool() == l.at("warning").is_string());
+    CHECK(r.at("machine").at("logical_cpus").to_number<double>() >= 1);
+    CHECK(r.at("build").at("flags").as_string().find("-fsanitize") != boost::json::string::npos);  // this build's
+
+    // a second lesson joins the run; its sweep rows carry their worker counts
+    const Outcome sweep = run({corelab::test::lesson("03_two_process_mean"), "--n", "10007", "--repeat", "1", "--sweep",
+                               "1,3", "--record", dir.path.string(), "--format", "csv"});
+    REQUIRE(sweep.exit_code == 0);
+    const corelab::Table t3 = corelab::read_table_csv(dir.path / "03_two_process_mean.csv");
+    CHECK(t3.workers == 2);
+    CHECK(*t3.at("sweep_processes_1").workers == 1);
+    CHECK(*t3.at("sweep_processes_3").workers == 3);
+    CHECK(dir.run_json().at("lessons").as_object().size() == 2);
+}
+
+TEST_CASE("lessons: beside two busy programs a lesson says so above its table, on a quiet machine it does not" *
+          doctest::timeout(120)) {
+    const std::string quiet_stat = std::string(CORELAB_TEST_DATA) + "/proc_stat/before";
+    {
+        RecordDir dir;
+        Spinners spinning;
+        const Outcome o = run({corelab::test::lesson("02_serial_mean"), "--n", "4000000", "--repeat", "5", "--record",
+                               dir.path.string()});
+        REQUIRE(o.exit_code == 0);
+        const auto warning = o.out.find("other programs used ");
+        REQUIRE_MESSAGE(warning != std::string::npos, o.out);
+        CHECK(warning < o.out.find("\nrow "));
+        CHECK(o.out.find("run again when it is quiet") != std::string::npos);
+        const auto r = dir.run_json();
+        const auto& l = r.at("lessons").at("02_serial_mean").as_object();
+        CHECK(l.at("busy").as_bool());
+        CHECK(l.at("other_cpus").to_number<double>() > 0.5);  // two spinners: about a CPU or more
+        CHECK(l.at("warning").as_string().starts_with("other programs used"));
+    }
+    {
+        RecordDir dir;  // the same lesson with /proc/stat standing still: nobody else ran
+        const Outcome o =
+            run({"/usr/bin/env", "CORELAB_PROC_STAT=" + quiet_stat, corelab::test::lesson("02_serial_mean"), "--n",
+                 "4000000", "--repeat", "5", "--record", dir.path.string()});
+        REQUIRE(o.exit_code == 0);
+        CHECK(o.out.find("other programs used") == std::string::npos);
+        CHECK(o.out.find("other programs shared the CPUs") == std::string::npos);
+        const auto r = dir.run_json();
+        const auto& l = r.at("lessons").at("02_serial_mean").as_object();
+        CHECK_FALSE(l.at("busy").as_bool());
+        CHECK(l.at("other_cpus").to_number<double>() == 0.0);
+        CHECK(l.at("warning").is_null());
     }
 }
 
@@ -465,13 +605,19 @@ TEST_CASE("lesson 06: csv rows in order and every result sum equals the loop's" 
                            "1", "--format", "csv"});
     CHECK(o.exit_code == 0);
     const auto rows = csv_rows(o);
-    REQUIRE(rows.size() == 5);
-    const char* names[] = {"serial_loop", "processes_2", "threads_2", "processes_6", "all_cores"};
+    REQUIRE(rows.size() == 7);
+    const char* names[] = {"serial_loop", "f_call", "f_naive", "processes_2", "threads_2", "processes_6", "all_cores"};
     for (std::size_t i = 0; i < rows.size(); ++i) {
+        CAPTURE(rows[i].name);
         CHECK(rows[i].name == names[i]);
-        CHECK(rows[i].result == "21");  // 0 + 1 + ... + 6: f(i) = sqrt(i*i) = i
         CHECK(rows[i].seconds > 0.0);
+        if (i == 1 || i == 2) {  // one call of f, and of the notebook's f as written: costs, not compared
+            CHECK(rows[i].speedup.empty());
+            continue;
+        }
+        CHECK(rows[i].result == "21");  // 0 + 1 + ... + 6: f(i) = sqrt(i*i) = i
     }
+    CHECK(rows[2].result == "6");  // f_naive(tasks - 1)
     CHECK(rows[0].speedup == "1");
 }
 
@@ -481,17 +627,28 @@ TEST_CASE("lesson 06: --jobs runs one configuration and prints joblib's progress
                            "threads", "--batch-size", "1", "--verbose", "100", "--format", "csv"});
     CHECK(o.exit_code == 0);
     const auto rows = csv_rows(o);
-    REQUIRE(rows.size() == 2);
-    CHECK(rows[1].name.rfind("threads_", 0) == 0);
-    CHECK(rows[1].result == "10");
+    REQUIRE(rows.size() == 4);  // serial_loop, f_call, f_naive and the one configuration
+    CHECK(rows[3].name.rfind("threads_", 0) == 0);
+    CHECK(rows[3].result == "10");
     CHECK(o.err.find("[Parallel(n_jobs=-1)]: Done   5 out of   5 | elapsed:") != std::string::npos);
     CHECK(o.err.find("finished") != std::string::npos);
     const Outcome table = run({exe, "--tasks", "3", "--loop-size", "300", "--repeat", "1"});
     CHECK(table.exit_code == 0);
-    for (const char* s :
-         {"21.7 s", "11.0 s", "19.1 s", "7.6 s", "speed-up against serial_loop by n_jobs", "optimiser"}) {
+    for (const char* s : {"21.7 s", "1.98x", "1.13x", "2.87x", "f ported word for word", "processes_6"}) {
         CHECK_MESSAGE(table.out.find(s) != std::string::npos, "missing: " << s);
     }
+    // one table: the speed-ups the sentences quote are the table's
+    CHECK(table.out.find("one run each") == std::string::npos);
+    CHECK(table.out.find("\nrow ") == table.out.rfind("\nrow "));
+    const Outcome sweep =
+        run({exe, "--tasks", "3", "--loop-size", "300", "--repeat", "1", "--sweep", "1,3", "--format", "csv"});
+    CHECK(sweep.exit_code == 0);
+    std::vector<std::string> swept;
+    for (const auto& r : csv_rows(sweep)) {
+        if (r.name.rfind("sweep_", 0) == 0) swept.push_back(r.name);
+    }
+    CHECK(swept ==
+          std::vector<std::string>{"sweep_processes_1", "sweep_threads_1", "sweep_processes_3", "sweep_threads_3"});
     for (std::vector<std::string> args : std::vector<std::vector<std::string>>{
              {"--jobs", "0"}, {"--jobs", "two"}, {"--backend", "gpu"}, {"--batch-size", "0"}, {"--tasks", "0"}}) {
         args.insert(args.begin(), exe);

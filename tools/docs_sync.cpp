@@ -8,6 +8,14 @@
 //   ```
 //   <!-- end snippet -->
 //
+// A page quotes a lesson's captured output (docs/captured/, written by
+// `./course docs --capture` with the machine it ran on) the same way:
+//
+//   <!-- capture: docs/captured/03_two_process_mean.txt -->        the whole output
+//   <!-- capture: docs/captured/03_two_process_mean.txt#table -->  its header and its table
+//   ```text ... ```
+//   <!-- end capture -->
+//
 // `docs_sync --write ROOT` refreshes every such block in ROOT/docs/*.md and
 // ROOT/README.md; `docs_sync --check ROOT` changes nothing and exits 1, naming
 // the page and the region, when a block has drifted (a ctest runs it).
@@ -82,6 +90,29 @@ std::string language(const std::string& ref) {
     return "bash";
 }
 
+// A captured output: its '#' header lines (the machine), then all of it, or
+// with #table only the table that ends the lesson (from the line that starts
+// with "row " to the end).
+std::vector<std::string> capture(const fs::path& root, const std::string& ref) {
+    const auto hash = ref.find('#');
+    const std::string part = hash == std::string::npos ? "" : ref.substr(hash + 1);
+    if (!part.empty() && part != "table") throw Failure{"capture '" + ref + "': the only part is #table"};
+    const auto lines = read_lines(root / ref.substr(0, hash));
+    std::vector<std::string> out;
+    std::size_t i = 0;
+    for (; i < lines.size() && lines[i].rfind("# ", 0) == 0; ++i) out.push_back(lines[i]);
+    if (!part.empty()) {
+        std::size_t table = i;
+        while (table < lines.size() && lines[table].rfind("row ", 0) != 0) ++table;
+        if (table == lines.size()) throw Failure{"capture '" + ref + "' has no table (a line that starts with 'row ')"};
+        out.push_back("...");
+        i = table;
+    }
+    for (; i < lines.size(); ++i) out.push_back(lines[i]);
+    while (!out.empty() && trim(out.back()).empty()) out.pop_back();
+    return out;
+}
+
 // Returns the page with every snippet block refreshed; counts the blocks.
 std::vector<std::string> refresh(const fs::path& root, const fs::path& page, int& blocks) {
     const auto lines = read_lines(page);
@@ -90,6 +121,25 @@ std::vector<std::string> refresh(const fs::path& root, const fs::path& page, int
     for (std::size_t i = 0; i < lines.size(); ++i) {
         out.push_back(lines[i]);
         const std::string t = trim(lines[i]);
+        const std::string captured = "<!-- capture: ";
+        if (t.rfind(captured, 0) == 0) {
+            const auto close = t.find(" -->");
+            if (close == std::string::npos)
+                throw Failure{page.string() + ":" + std::to_string(i + 1) + ": unclosed marker"};
+            const std::string ref = t.substr(captured.size(), close - captured.size());
+            std::size_t j = i + 1;
+            while (j < lines.size() && trim(lines[j]) != "<!-- end capture -->") ++j;
+            if (j == lines.size()) {
+                throw Failure{page.string() + ":" + std::to_string(i + 1) + ": no '<!-- end capture -->' after " + ref};
+            }
+            out.push_back("```text");
+            for (auto& l : capture(root, ref)) out.push_back(l);
+            out.push_back("```");
+            out.push_back(lines[j]);
+            i = j;
+            ++blocks;
+            continue;
+        }
         if (t.rfind(start, 0) != 0) continue;
         const auto close = t.find(" -->");
         if (close == std::string::npos)

@@ -1,13 +1,16 @@
 // Implementation of corelab/cli.hpp.
 #include "corelab/cli.hpp"
 
-#include <algorithm>  // std::min
-#include <cctype>     // std::isdigit, std::toupper
-#include <iostream>   // std::cout, std::cerr
-#include <limits>     // std::numeric_limits
-#include <new>        // std::bad_alloc
-#include <string>     // std::string
-#include <vector>     // std::vector
+#include <algorithm>                // std::min, std::find
+#include <boost/thread/thread.hpp>  // boost::thread::hardware_concurrency
+#include <cctype>                   // std::isdigit, std::toupper
+#include <iostream>                 // std::cout, std::cerr
+#include <limits>                   // std::numeric_limits
+#include <new>                      // std::bad_alloc
+#include <string>                   // std::string
+#include <vector>                   // std::vector
+
+#include "corelab/results.hpp"  // read_table_csv, lesson_id
 
 namespace po = boost::program_options;
 
@@ -33,12 +36,44 @@ std::uint64_t parse_count(const std::string& text, const char* option, bool allo
     return value;
 }
 
+std::vector<unsigned> parse_sweep(const std::string& text, unsigned hardware_threads, unsigned max_workers) {
+    std::vector<unsigned> counts;
+    if (text.empty()) {
+        for (unsigned w = 1; w <= std::min(2 * std::max(hardware_threads, 1u), max_workers); ++w) counts.push_back(w);
+        return counts;
+    }
+    std::string item;
+    for (std::size_t i = 0; i <= text.size(); ++i) {
+        if (i < text.size() && text[i] != ',') {
+            item += text[i];
+            continue;
+        }
+        const std::uint64_t w = parse_count(item, "sweep");
+        if (w > max_workers) {
+            throw UsageError("--sweep takes worker counts from 1 to " + std::to_string(max_workers) + ", not " + item);
+        }
+        if (std::find(counts.begin(), counts.end(), w) == counts.end()) counts.push_back(static_cast<unsigned>(w));
+        item.clear();
+    }
+    return counts;
+}
+
 Cli::Cli(std::string program, std::string summary, std::size_t default_n)
     : program_(std::move(program)), summary_(std::move(summary)), default_n_(default_n) {}
 
 Cli& Cli::with_workers(unsigned default_workers, unsigned max_workers) {
     default_workers_ = default_workers;
     max_workers_ = max_workers;
+    return *this;
+}
+
+Cli& Cli::with_sweep() {
+    sweep_ = true;
+    return *this;
+}
+
+Cli& Cli::with_conclusion(Conclusion conclusion) {
+    conclusion_ = conclusion;
     return *this;
 }
 
@@ -49,12 +84,14 @@ po::options_description_easy_init Cli::add_options() {
 std::string Cli::usage() const {
     std::string u = "usage: " + program_ + " [--n N] [--seed S] [--repeat R]";
     if (max_workers_ != 0) u += " [--workers W]";
+    if (sweep_) u += " [--sweep [1,2,4,8]]";
     for (const auto& opt : own_.options()) {  // "[--keep]", or "[--dir DIR]" for an option with a value
         std::string value = opt->semantic()->max_tokens() > 0 ? " " + opt->long_name() : "";
         for (char& c : value) c = static_cast<char>(c == '-' ? '_' : std::toupper(static_cast<unsigned char>(c)));
         u += " [" + opt->format_name() + value + "]";
     }
-    return u + " [--format table|csv] [--help]";
+    return u + " [--format table|csv] [--record DIR]" + (conclusion_ != nullptr ? " [--conclude FILE]" : "") +
+           " [--help]";
 }
 
 std::optional<LessonOptions> Cli::parse(int argc, const char* const* argv) const {
@@ -65,10 +102,22 @@ std::optional<LessonOptions> Cli::parse(int argc, const char* const* argv) const
         "n", po::value<std::string>()->default_value(std::to_string(default_n_)), "how many numbers")(
         "seed", po::value<std::string>()->default_value("42"), "random seed: the same seed gives the same numbers")(
         "repeat", po::value<std::string>()->default_value("3"), "runs per approach; the best time is kept")(
-        "format", po::value<std::string>()->default_value("table"), "table (with explanations) or csv (rows only)");
+        "format", po::value<std::string>()->default_value("table"), "table (with explanations) or csv (rows only)")(
+        "record", po::value<std::string>(),
+        "also write the table (DIR/<lesson>.csv) and the machine's conditions (DIR/run.json) into DIR");
     if (max_workers_ != 0) {
         common.add_options()("workers", po::value<std::string>()->default_value(std::to_string(default_workers_)),
                              ("how many workers, 1 to " + std::to_string(max_workers_)).c_str());
+    }
+    if (sweep_) {
+        common.add_options()("sweep", po::value<std::string>()->implicit_value(""),
+                             "also time the parallel rows with each of these worker counts (1,2,4,8; alone: 1 to "
+                             "twice the hardware threads)");
+    }
+    if (conclusion_ != nullptr) {
+        common.add_options()("conclude", po::value<std::string>(),
+                             "print what the lesson concludes from a recorded table (results/<run>/<lesson>.csv) "
+                             "and exit, without running it");
     }
     po::options_description all;
     all.add(common);
@@ -84,6 +133,11 @@ std::optional<LessonOptions> Cli::parse(int argc, const char* const* argv) const
         const std::string& next = args[i + 1];
         if (o != nullptr && o->semantic()->max_tokens() > 0 && next.size() > 1 && next[0] == '-' &&
             std::isdigit(static_cast<unsigned char>(next[1]))) {
+            args[i] += "=" + next;
+            args.erase(args.begin() + static_cast<std::ptrdiff_t>(i) + 1);
+        }
+        // "--sweep 1,2,4" as "--sweep=1,2,4": alone, --sweep takes no value
+        if (sweep_ && args[i] == "--sweep" && next.find_first_not_of("0123456789,_") == std::string::npos) {
             args[i] += "=" + next;
             args.erase(args.begin() + static_cast<std::ptrdiff_t>(i) + 1);
         }
@@ -108,6 +162,13 @@ std::optional<LessonOptions> Cli::parse(int argc, const char* const* argv) const
         if (w > max_workers_) throw UsageError("--workers must be between 1 and " + std::to_string(max_workers_));
         opt.workers = static_cast<unsigned>(w);
     }
+    opt.lesson = lesson_id(program_);
+    opt.args.assign(argv, argv + argc);
+    if (vm.count("record") != 0) opt.record = vm["record"].as<std::string>();
+    if (sweep_ && vm.count("sweep") != 0) {
+        opt.sweep = parse_sweep(vm["sweep"].as<std::string>(), boost::thread::hardware_concurrency(),
+                                max_workers_ != 0 ? max_workers_ : 64);
+    }
     const std::string& format = vm["format"].as<std::string>();
     if (format == "table") {
         opt.format = Format::table;
@@ -122,8 +183,14 @@ std::optional<LessonOptions> Cli::parse(int argc, const char* const* argv) const
 int run_lesson(int argc, const char* const* argv, const Cli& cli,
                const std::function<void(const LessonOptions&)>& body) {
     try {
-        const auto opt = cli.parse(argc, argv);
+        auto opt = cli.parse(argc, argv);
         if (!opt) return 0;
+        if (opt->extra.count("conclude") != 0) {  // the conclusions of a recorded table, without running
+            const Table table = read_table_csv(opt->extra["conclude"].as<std::string>());
+            for (const std::string& sentence : cli.conclusion()(table)) std::cout << sentence << "\n\n";
+            return 0;
+        }
+        opt->started = sample_load();  // from here on, other programs' CPU time counts against the lesson
         body(*opt);
         return 0;
     } catch (const UsageError& e) {

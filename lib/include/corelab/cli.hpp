@@ -1,21 +1,26 @@
 // corelab/cli.hpp — the command line every lesson shares.
 //
 // Concept: a lesson is a program a student runs with other sizes. Every lesson
-// takes --help, --n, --seed, --repeat, --format table|csv (and --workers where
-// it has workers), parsed with Boost.Program_options. A bad command line prints
-// the problem and a usage line and exits 2; a runtime error prints
+// takes --help, --n, --seed, --repeat, --format table|csv and --record DIR
+// (and --workers where it has workers, --sweep where it sweeps them,
+// --conclude FILE where its conclusions can be replayed from a recorded
+// table), parsed with Boost.Program_options. A bad command line prints the
+// problem and a usage line and exits 2; a runtime error prints
 // `error: <message>` and exits 1; never a core dump. Used by every lesson.
 #pragma once
 
 #include <boost/program_options.hpp>  // options_description, variables_map
 #include <cstddef>                    // std::size_t
 #include <cstdint>                    // std::uint64_t
+#include <filesystem>                 // std::filesystem::path
 #include <functional>                 // std::function
 #include <optional>                   // std::optional
 #include <string>                     // std::string
+#include <vector>                     // std::vector
 
 #include "corelab/error.hpp"   // Error
-#include "corelab/report.hpp"  // Format
+#include "corelab/load.hpp"    // LoadSample: the machine when the lesson began
+#include "corelab/report.hpp"  // Format, Conclusion
 
 namespace corelab {
 
@@ -32,6 +37,11 @@ struct LessonOptions {
     int repeat = 3;                               ///< --repeat: runs per approach, best kept
     unsigned workers = 0;                         ///< --workers (lessons with workers)
     Format format = Format::table;                ///< --format
+    std::optional<std::filesystem::path> record;  ///< --record DIR: write the table and run.json there
+    std::vector<unsigned> sweep;                  ///< --sweep (lessons that sweep workers): the counts; empty: none
+    std::string lesson;                           ///< "02_serial_mean": the program's name after "lesson"
+    std::vector<std::string> args;                ///< the command line, for run.json
+    LoadSample started;                           ///< the machine's CPU time as the lesson began (run_lesson)
     boost::program_options::variables_map extra;  ///< the lesson's own options
 };
 
@@ -43,6 +53,15 @@ public:
 
     /// Adds --workers with this default, accepting 1..max_workers.
     Cli& with_workers(unsigned default_workers, unsigned max_workers = 64);
+
+    /// Adds --sweep [LIST]: worker counts such as 1,2,4,8; alone, 1 to twice
+    /// the hardware threads (at most max_workers).
+    Cli& with_sweep();
+
+    /// Adds --conclude FILE: run_lesson prints what `conclusion` says about a
+    /// recorded table (results/<run>/<lesson>.csv) instead of running the lesson.
+    Cli& with_conclusion(Conclusion conclusion);
+    Conclusion conclusion() const noexcept { return conclusion_; }
 
     /// The lesson's own options, added the Boost.Program_options way.
     boost::program_options::options_description_easy_init add_options();
@@ -60,6 +79,8 @@ private:
     std::size_t default_n_;
     unsigned default_workers_ = 0;
     unsigned max_workers_ = 0;
+    bool sweep_ = false;
+    Conclusion conclusion_ = nullptr;
     boost::program_options::options_description own_{"lesson options"};
 };
 
@@ -71,5 +92,10 @@ int run_lesson(int argc, const char* const* argv, const Cli& cli,
 /// Parses a whole positive count such as "100000000" or "100_000_000".
 /// Throws UsageError naming `option` when it is not one.
 std::uint64_t parse_count(const std::string& text, const char* option, bool allow_zero = false);
+
+/// Parses --sweep's list "1,2,4,8" (each 1..max_workers, kept in order,
+/// duplicates dropped); an empty text is 1 to 2 x `hardware_threads` (at most
+/// max_workers). Throws UsageError for anything else.
+std::vector<unsigned> parse_sweep(const std::string& text, unsigned hardware_threads, unsigned max_workers);
 
 }  // namespace corelab
