@@ -25,25 +25,19 @@
 
 namespace {
 
-std::string gbps(const corelab::Row& row) {
-    char text[32];
-    std::snprintf(text, sizeof text, "%.1f GB/s", row.bytes.value_or(0.0) / row.seconds / 1e9);
-    return text;
-}
-
 // What the table says: chosen from its numbers (tests feed it recorded tables).
 std::vector<std::string> conclude(const corelab::Table& t) {
     const double speedup = t.speedup("serial_fast"), loop = t.seconds("serial_loop");
-    std::vector<std::string> said{"serial_loop read " + gbps(t.at("serial_loop")) + ", serial_fast " +
-                                  gbps(t.at("serial_fast")) + "."};
+    std::vector<std::string> said{"serial_loop read " + corelab::format_gbps(t.at("serial_loop")) + ", serial_fast " +
+                                  corelab::format_gbps(t.at("serial_fast")) + "."};
     if (speedup >= 1.2) {
         said.push_back(
             "serial_fast was " + corelab::format_speedup(speedup) +
             " faster. In serial_loop every add needs the result of the one before, so the core waits for each\n"
             "add to finish (2-4 cycles, by CPU) before it starts the next: one dependency chain. serial_fast keeps\n"
             "16 sums that do not depend on each other; the core overlaps their adds and the compiler packs them\n"
-            "into vector instructions, so it runs until memory cannot deliver the numbers faster (./course bench,\n"
-            "row bandwidth_read). No -ffast-math is needed: the reordering is written in the code.");
+            "into vector instructions, so it runs until memory cannot deliver the numbers faster (the row\n"
+            "bandwidth_read of ./course bench). No -ffast-math is needed: the reordering is written in the code.");
     } else {
         said.push_back("serial_fast was not faster here (" + corelab::format_speedup(speedup) +
                        "): the chain of adds did not limit serial_loop on this run" +

@@ -10,13 +10,12 @@
 // the page cache) is a memory copy that two processes do nearly twice as
 // fast; a cold read waits for the disk, and two readers gain only what the
 // disk gives. Every mean equals the mean of the data written.
-#include <cstdio>            // std::snprintf, std::fprintf
-#include <filesystem>        // std::filesystem::read_symlink
-#include <initializer_list>  // std::initializer_list
-#include <iostream>          // std::cout
-#include <limits>            // std::numeric_limits
-#include <string>            // std::string
-#include <vector>            // std::vector
+#include <cstdio>      // std::snprintf, std::fprintf
+#include <filesystem>  // std::filesystem::read_symlink
+#include <iostream>    // std::cout
+#include <limits>      // std::numeric_limits
+#include <string>      // std::string
+#include <vector>      // std::vector
 
 #include "corelab/chunked_file.hpp"     // write_data_file, split, read_in_processes, ScratchFile
 #include "corelab/cli.hpp"              // Cli, run_lesson: the shared command line
@@ -56,42 +55,29 @@ Measured cold(const std::string& name, int repeat, const std::string& path, F re
     return best;
 }
 
-// The fastest of the rows named with this prefix whose time is known, and its GB/s.
-const corelab::Row& fastest(const corelab::Table& t, std::initializer_list<std::string> names) {
-    const corelab::Row* best = &t.at(*names.begin());
-    for (const auto& n : names) best = t.at(n).seconds < best->seconds ? &t.at(n) : best;
-    return *best;
-}
-
-std::string gbps(const corelab::Row& r) {
-    char text[32];
-    std::snprintf(text, sizeof text, "%.2f GB/s", r.bytes.value_or(0) / r.seconds / 1e9);
-    return text;
-}
-
 // What the table says: chosen from its numbers (tests feed it recorded tables).
 std::vector<std::string> conclude(const corelab::Table& t) {
     using corelab::format_speedup;
     const std::string w = std::to_string(t.workers);
-    const auto& warm = fastest(t, {"serial_read", "chunks_pread_" + w, "chunks_mmap_" + w, "split_files_" + w});
-    const auto& cold = fastest(t, {"cold_serial_read", "cold_chunks_pread_" + w, "cold_chunks_mmap_" + w});
+    const auto& warm = t.fastest({"serial_read", "chunks_pread_" + w, "chunks_mmap_" + w, "split_files_" + w});
+    const auto& cold = t.fastest({"cold_serial_read", "cold_chunks_pread_" + w, "cold_chunks_mmap_" + w});
     const double parallel = t.speedup("chunks_pread_" + w),
                  cold_parallel = t.seconds("cold_serial_read") / t.seconds("cold_chunks_pread_" + w);
     const double slower = cold.seconds / warm.seconds;
     std::vector<std::string> said{
-        "From the page cache (warm) the fastest read was " + warm.name + " at " + gbps(warm) + "; " + w +
-        " processes reading with pread gave " + format_speedup(parallel) + " against serial_read" +
+        "From the page cache (warm) the fastest read was " + warm.name + " at " + corelab::format_gbps(warm) + "; " +
+        w + " processes reading with pread gave " + format_speedup(parallel) + " against serial_read" +
         (t.busy()         ? ", on a busy machine (the line above the table)."
          : parallel > 1.3 ? ": a warm read is a memory copy, and each process copies its own part."
                           : ": the copy from the page cache was limited by memory, not by one CPU.")};
     if (slower < 1.5) {
         said.push_back(
-            "The cold reads (" + cold.name + ", " + gbps(cold) +
+            "The cold reads (" + cold.name + ", " + corelab::format_gbps(cold) +
             ") were nearly as fast as the warm ones: "
             "the file stayed in memory (a tmpfs or a container's overlay), or the disk is as fast as memory.");
     } else {
-        said.push_back("From the disk (cold) the fastest read was " + cold.name + " at " + gbps(cold) + ", " +
-                       format_speedup(slower) + " slower than warm; " + w + " readers gave " +
+        said.push_back("From the disk (cold) the fastest read was " + cold.name + " at " + corelab::format_gbps(cold) +
+                       ", " + format_speedup(slower) + " slower than warm; " + w + " readers gave " +
                        format_speedup(cold_parallel) +
                        (t.busy()              ? " against one, on a busy machine."
                         : cold_parallel > 1.3 ? " against one: the disk serves more than one request at a time."

@@ -175,6 +175,18 @@ TEST_CASE("course: --compare puts two runs side by side" * doctest::timeout(120)
     Svg svg = parse_svg(results.dir / quiet_run / "03_two_process_mean.svg");
     CHECK(svg.texts[quiet_run] == 1);  // the key names both runs
     CHECK(svg.texts[busy_run] == 1);
+    // a recorded ./course bench of the same host gives lesson 02's chart its bandwidth limit
+    fs::create_directory(results.dir / "20261201T120000Z-lab");
+    std::ofstream(results.dir / "20261201T120000Z-lab" / "bench_reduce.json")
+        << R"({"context": {}, "benchmarks": [{"name": "bandwidth_read/repeats:5_median",
+             "run_name": "bandwidth_read/repeats:5", "aggregate_name": "median", "real_time": 8.0,
+             "cpu_time": 4.0, "bytes_per_second": 4.0e10}]})";
+    REQUIRE(run({CORELAB_RESULTS_TOOL, "report", (results.dir / quiet_run).string()}).exit_code == 0);
+    CHECK(read(results.dir / quiet_run / "report.gp")
+              .find("memory bandwidth limit (./course bench, bandwidth_read): "
+                    "20 GB/s") != std::string::npos);  // per wall second
+    CHECK(parse_svg(results.dir / quiet_run / "02_serial_mean.svg")
+              .texts.count("memory bandwidth limit (./course bench, bandwidth_read): 20 GB/s") == 1);
     const Outcome missing = run({CORELAB_RESULTS_TOOL, "report", (results.dir / "none").string()});
     CHECK(missing.exit_code == 1);
     CHECK(missing.err.find("run.json does not exist") != std::string::npos);

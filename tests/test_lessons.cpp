@@ -203,7 +203,7 @@ TEST_CASE("lessons: beside two busy programs a lesson says so above its table, o
         REQUIRE(o.exit_code == 0);
         const auto warning = o.out.find("other programs used ");
         REQUIRE_MESSAGE(warning != std::string::npos, o.out);
-        CHECK(warning < o.out.find("\nrow "));
+        CHECK(warning < o.out.find("  speed-up  bar\n"));  // above the table's header
         CHECK(o.out.find("run again when it is quiet") != std::string::npos);
         const auto r = dir.run_json();
         const auto& l = r.at("lessons").at("02_serial_mean").as_object();
@@ -639,7 +639,7 @@ TEST_CASE("lesson 06: --jobs runs one configuration and prints joblib's progress
     }
     // one table: the speed-ups the sentences quote are the table's
     CHECK(table.out.find("one run each") == std::string::npos);
-    CHECK(table.out.find("\nrow ") == table.out.rfind("\nrow "));
+    CHECK(table.out.find("  speed-up  bar\n") == table.out.rfind("  speed-up  bar\n"));
     const Outcome sweep =
         run({exe, "--tasks", "3", "--loop-size", "300", "--repeat", "1", "--sweep", "1,3", "--format", "csv"});
     CHECK(sweep.exit_code == 0);

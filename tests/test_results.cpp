@@ -42,7 +42,7 @@ corelab::Table sample_table() {
     t.load.cpus = 2;
     t.load.seconds = 4.5;
     t.load.other_cpus = 0.9;
-    t.load.steal_cpus = 0.05;
+    t.load.steal_cpus = 0.04;
     corelab::Row serial;
     serial.name = "serial_loop";
     serial.seconds = 0.5;
@@ -95,7 +95,7 @@ TEST_CASE("results: a table written as CSV reads back with every field") {
     CHECK(back.load.cpus == 2);
     CHECK(back.load.seconds == doctest::Approx(4.5));
     CHECK(back.load.other_cpus == doctest::Approx(0.9));
-    CHECK(back.load.steal_cpus == doctest::Approx(0.05));
+    CHECK(back.load.steal_cpus == doctest::Approx(0.04));
     CHECK(back.busy());
     REQUIRE(back.rows.size() == 4);
     const auto& s = back.rows[0];
@@ -198,7 +198,7 @@ TEST_CASE("results: run.json holds the machine, the build, the source and each l
     CHECK(l.at("load_average_end").as_array().at(2).to_number<double>() == 0.25);
     CHECK(l.at("cpus").to_number<double>() == 2);
     CHECK(l.at("other_cpus").to_number<double>() == doctest::Approx(0.9));
-    CHECK(l.at("steal_cpus").to_number<double>() == doctest::Approx(0.05));
+    CHECK(l.at("steal_cpus").to_number<double>() == doctest::Approx(0.04));
     CHECK(l.at("busy_threshold_cpus").to_number<double>() == doctest::Approx(0.1));
     CHECK(l.at("busy").as_bool());
     CHECK(l.at("warning").as_string().starts_with("other programs used 0.9 of 2 CPUs"));

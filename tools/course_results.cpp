@@ -90,8 +90,9 @@ struct Run {
 Run load_run(const fs::path& dir) {
     Run run;
     run.dir = dir;
-    run.name = fs::absolute(dir).lexically_normal().filename().string();
-    if (run.name.empty()) run.name = fs::absolute(dir).lexically_normal().parent_path().filename().string();
+    std::error_code fec;
+    const fs::path real = fs::canonical(dir, fec);  // results/latest: the run it points at
+    run.name = (fec ? fs::absolute(dir).lexically_normal() : real).filename().string();
     const fs::path file = dir / "run.json";
     if (!fs::exists(file)) throw corelab::Error(file.string() + " does not exist: is " + dir.string() + " a run?");
     json::error_code ec;
@@ -135,10 +136,14 @@ std::optional<std::pair<double, std::string>> recorded_bandwidth(const Run& run)
         if (e.is_directory() && !e.is_symlink() && fs::exists(e.path() / "bench_reduce.json")) dirs.push_back(e.path());
     }
     std::sort(dirs.rbegin(), dirs.rend());
+    // runs are named <UTC date-time>-<host> by ./course: the same host, by name
+    const auto host_of = [](const std::string& name) {
+        const auto dash = name.find('-');
+        return dash == std::string::npos ? std::string() : name.substr(dash + 1);
+    };
+    const std::string want = host_of(run.name).empty() ? run.text(run.machine(), "host") : host_of(run.name);
     for (const auto& d : dirs) {
-        const std::string host = d.filename().string();
-        const std::string want = run.text(run.machine(), "host");
-        if (host.size() < want.size() || host.compare(host.size() - want.size(), want.size(), want) != 0) continue;
+        if (host_of(d.filename().string()) != want) continue;
         if (auto bw = bandwidth_of(d / "bench_reduce.json")) return std::pair{*bw, d.filename().string()};
     }
     return std::nullopt;
@@ -548,9 +553,8 @@ int report(const fs::path& dir, const std::optional<fs::path>& compare, const fs
                 if (!r->tables.count(id)) continue;
                 const Table& tb = r->tables.at(id);
                 const std::string suffix = runs.size() > 1 ? " (" + r->name + ")" : "";
-                Script::Column warm{"read warm: the file in the page cache" + suffix, {}},
-                    cold{"read cold: from the disk" + suffix, {}},
-                    write{"written to the disk (fdatasync)" + suffix, {}};
+                Script::Column warm{"read warm (page cache)" + suffix, {}}, cold{"read cold (disk)" + suffix, {}},
+                    write{"written (fdatasync)" + suffix, {}};
                 for (const auto& n : names) {
                     const bool writes = n.rfind("write", 0) == 0 || n.rfind("make", 0) == 0;
                     const auto rate = [&](const std::string& name) -> std::optional<double> {
@@ -572,19 +576,22 @@ int report(const fs::path& dir, const std::optional<fs::path>& compare, const fs
             for (const Run* r : runs) {
                 if (!r->tables.count(id)) continue;
                 const Table& tb = r->tables.at(id);
-                const std::string suffix = runs.size() > 1 ? " (" + r->name + ")" : "";
                 const std::string dash = r == runs.front() ? "" : " dt 2";
                 // one mark per row: the sweep's rows as lines, the notebook's n_jobs (lesson 06) as points
                 for (const bool swept : {true, false}) {
                     for (const std::string backend : {"processes", "threads"}) {
+                        const bool first = r == runs.front();  // a second run: lighter colours, dashed lines
                         const std::string color =
-                            " lc rgb '" + std::string(backend == "processes" ? "#1f77b4" : "#e6550d") + "'";
-                        Script::Series s{
-                            "this machine, " + backend + (swept ? " (--sweep)" : ": the notebook's n_jobs") + suffix,
-                            {},
-                            (swept ? "with linespoints lw 2 pt 7 ps 1.2" + dash
-                                   : std::string("with points pt 5 ps 1.5")) +
-                                color};
+                            " lc rgb '" +
+                            std::string(backend == "processes" ? (first ? "#1f77b4" : "#6baed6")
+                                                               : (first ? "#e6550d" : "#fdae6b")) +
+                            "'";
+                        Script::Series s{(runs.size() > 1 ? r->name + ", " : std::string("this machine, ")) + backend +
+                                             (swept ? " (--sweep)" : ": the notebook's n_jobs"),
+                                         {},
+                                         (swept ? "with linespoints lw 2 pt 7 ps 1.2" + dash
+                                                : std::string("with points pt 5 ps 1.5")) +
+                                             color};
                         for (const Row& row : tb.rows) {
                             const bool mine = swept ? row.name.rfind("sweep_" + backend + "_", 0) == 0
                                                     : id == "06_parallel_for" &&

@@ -91,8 +91,8 @@ std::string language(const std::string& ref) {
 }
 
 // A captured output: its '#' header lines (the machine), then all of it, or
-// with #table only the table that ends the lesson (from the line that starts
-// with "row " to the end).
+// with #table only the table that ends the lesson (from its header, the line
+// that starts with "row " and names the speed-up column, to the end).
 std::vector<std::string> capture(const fs::path& root, const std::string& ref) {
     const auto hash = ref.find('#');
     const std::string part = hash == std::string::npos ? "" : ref.substr(hash + 1);
@@ -103,7 +103,10 @@ std::vector<std::string> capture(const fs::path& root, const std::string& ref) {
     for (; i < lines.size() && lines[i].rfind("# ", 0) == 0; ++i) out.push_back(lines[i]);
     if (!part.empty()) {
         std::size_t table = i;
-        while (table < lines.size() && lines[table].rfind("row ", 0) != 0) ++table;
+        while (table < lines.size() &&
+               (lines[table].rfind("row ", 0) != 0 || lines[table].find("speed-up") == std::string::npos)) {
+            ++table;
+        }
         if (table == lines.size()) throw Failure{"capture '" + ref + "' has no table (a line that starts with 'row ')"};
         out.push_back("...");
         i = table;

@@ -86,6 +86,13 @@ const Row& Table::at(std::string_view name) const {
                 std::string(name) + "'");
 }
 
+const Row& Table::fastest(std::initializer_list<std::string> names) const {
+    if (names.size() == 0) throw Error("fastest: no rows named");
+    const Row* best = &at(*names.begin());
+    for (const auto& n : names) best = at(n).seconds < best->seconds ? &at(n) : best;
+    return *best;
+}
+
 std::optional<double> Table::speedup(const Row& row) const {
     if (!baseline || !row.compared || row.seconds <= 0.0) return std::nullopt;
     return rows[*baseline].seconds / row.seconds;
@@ -152,6 +159,11 @@ std::string format_seconds(double s) {
     if (s >= 1e-3) return number("%.1f ms", s * 1e3);
     if (s >= 1e-6) return number("%.1f µs", s * 1e6);
     return number("%.0f ns", s * 1e9);
+}
+
+std::string format_gbps(const Row& row) {
+    if (!row.bytes || row.seconds <= 0.0) return "? GB/s";
+    return number("%.3g GB/s", *row.bytes / row.seconds / 1e9);
 }
 
 std::string format_speedup(double s) {

@@ -13,16 +13,17 @@
 // --record DIR it also records the run (results.hpp). Used by every lesson.
 #pragma once
 
-#include <algorithm>    // std::min_element
-#include <chrono>       // std::chrono::steady_clock, system_clock
-#include <cstddef>      // std::size_t
-#include <cstdint>      // std::uint64_t
-#include <filesystem>   // std::filesystem::path
-#include <iosfwd>       // std::ostream
-#include <optional>     // std::optional
-#include <string>       // std::string
-#include <string_view>  // std::string_view
-#include <vector>       // std::vector
+#include <algorithm>         // std::min_element
+#include <chrono>            // std::chrono::steady_clock, system_clock
+#include <cstddef>           // std::size_t
+#include <cstdint>           // std::uint64_t
+#include <filesystem>        // std::filesystem::path
+#include <initializer_list>  // std::initializer_list
+#include <iosfwd>            // std::ostream
+#include <optional>          // std::optional
+#include <string>            // std::string
+#include <string_view>       // std::string_view
+#include <vector>            // std::vector
 
 #include "corelab/load.hpp"  // Load, LoadSample: was the machine quiet?
 
@@ -118,6 +119,8 @@ struct Table {
     std::optional<double> speedup(const Row& row) const;
     /// The speed-up of the named row; throws corelab::Error when it has none.
     double speedup(std::string_view name) const;
+    /// The row of least time among these names (each must exist: throws like at()).
+    const Row& fastest(std::initializer_list<std::string> names) const;
     /// Other programs kept the machine busy (Load::busy).
     bool busy() const noexcept { return load.busy(); }
 };
@@ -208,6 +211,9 @@ std::string sweep_summary(const Table& table, std::string_view prefix);
 
 /// "0.0552 s", "12.3 ms", "48 µs": seconds in a unit a reader takes in at once.
 std::string format_seconds(double seconds);
+
+/// "27.7 GB/s": the row's bytes over its best time ("? GB/s" without bytes).
+std::string format_gbps(const Row& row);
 
 /// "1.93x": a speed-up as the tables print it.
 std::string format_speedup(double speedup);
