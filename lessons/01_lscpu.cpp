@@ -15,6 +15,7 @@
 #include <iostream>   // std::cout
 #include <optional>   // std::optional
 #include <string>     // std::string
+#include <vector>     // std::vector
 
 #include "corelab/cli.hpp"       // Cli, run_lesson: the shared command line
 #include "corelab/cpu_info.hpp"  // read_cpu_info, lscpu_lines: what lscpu reads
@@ -34,6 +35,33 @@ std::optional<double> count(std::optional<unsigned> v) {
 std::string side_by_side(const std::string& what, const std::string& notebook, const std::string& here) {
     auto pad = [](std::string s, std::size_t w) { return s.size() < w ? s + std::string(w - s.size(), ' ') : s; };
     return "  " + pad(what, 20) + pad(notebook, 22) + here;
+}
+
+// What the counts mean for the lessons ahead: chosen from the table (tests feed it recorded ones).
+std::vector<std::string> conclude(const corelab::Table& t) {
+    const auto count = [&](const char* row) { return static_cast<unsigned>(t.at(row).result.value_or(0)); };
+    const unsigned threads = count("logical_cpus"), cores = std::max(count("physical_cores"), 1u);
+    const unsigned per_core = count("threads_per_core") != 0 ? count("threads_per_core") : threads / cores;
+    const std::string n = std::to_string(threads), c = std::to_string(cores);
+    std::vector<std::string> said{
+        "\nWhat this means for the course:\n- " + n + " hardware threads: at most " + n +
+            " workers (processes or threads) run at the same instant. Start more and they take turns.",
+        "- " + c + " physical cores, " + std::to_string(per_core) +
+            " thread(s) per core. Two hyper-threads of one core share its execution units and caches:\n"
+            "  while one waits for memory the other computes, but two busy ones share one core's adders.\n"
+            "  CPU-bound work such as the notebook's sum scales with cores, not threads." +
+            (per_core == 1 ? "\n  Here every hardware thread is a whole core (a VM's vCPUs usually are), so threads "
+                             "= cores."
+                           : "")};
+    const corelab::Row* l3 = t.find("l3_cache_bytes");
+    if (l3 == nullptr || !l3->result) {
+        said.push_back(
+            "- Cache sizes are unknown: this machine exposes no /sys/devices/system/cpu/cpu0/cache\n"
+            "  (common under a hypervisor), so lscpu prints no cache lines either.");
+    }
+    said.push_back("The laptop could run 4 CPU-bound workers at full speed; this machine runs " + c +
+                   ": expect at most " + c + "x from the parallel lessons here.");
+    return said;
 }
 
 void lesson(const corelab::LessonOptions& opt) {
@@ -59,24 +87,9 @@ void lesson(const corelab::LessonOptions& opt) {
     const unsigned cores = cpu.physical_cores().value_or(cpu.physical_concurrency);
     const unsigned per_core = cpu.threads_per_core.value_or(threads / std::max(cores, 1u));
     // [docs:end]
-    report.say("\nWhat this means for the course:");
-    report.say("- " + std::to_string(threads) + " hardware threads: at most " + std::to_string(threads) +
-               " workers (processes or threads) run at the same instant. Start more and they take turns.");
-    report.say("- " + std::to_string(cores) + " physical cores, " + std::to_string(per_core) +
-               " thread(s) per core. Two hyper-threads of one core share its execution units and caches:\n"
-               "  while one waits for memory the other computes, but two busy ones share one core's adders.\n"
-               "  CPU-bound work such as the notebook's sum scales with cores, not threads.");
-    if (per_core == 1) {
-        report.say("  Here every hardware thread is a whole core (a VM's vCPUs usually are), so threads = cores.");
-    }
-    report.say("- A program asks at run time: boost::thread::hardware_concurrency() = " +
+    report.say("\nA program asks at run time: boost::thread::hardware_concurrency() = " +
                std::to_string(cpu.hardware_concurrency) +
                ", boost::thread::physical_concurrency() = " + std::to_string(cpu.physical_concurrency) + ".");
-    if (!cpu.l1d && !cpu.l2 && !cpu.l3) {
-        report.say(
-            "- Cache sizes are unknown: this machine exposes no /sys/devices/system/cpu/cpu0/cache\n"
-            "  (common under a hypervisor), so lscpu prints no cache lines either.");
-    }
 
     // the notebook's laptop beside this one
     // [docs:compare]
@@ -89,15 +102,16 @@ void lesson(const corelab::LessonOptions& opt) {
     report.say(side_by_side("NUMA nodes", "1", known(cpu.numa_nodes)));
     report.say(side_by_side("L3 cache", "6 MiB", l3_here));
     // [docs:end]
-    report.say("\nThe laptop could run 4 CPU-bound workers at full speed; this machine runs " + std::to_string(cores) +
-               ": expect at most " + std::to_string(cores) + "x from the parallel lessons here.");
 
     // the counts as rows: nothing is timed, so time is 0 and there is no speed-up
     // [docs:rows]
     report.add_uncompared("logical_cpus", 0.0, threads);
     report.add_uncompared("physical_cores", 0.0, cores);
+    report.add_uncompared("threads_per_core", 0.0, per_core);
     report.add_uncompared("sockets", 0.0, count(cpu.sockets));
     report.add_uncompared("numa_nodes", 0.0, count(cpu.numa_nodes));
+    report.add_uncompared("l3_cache_bytes", 0.0, cpu.l3 ? std::optional<double>(cpu.l3->bytes) : std::nullopt);
+    report.conclude(conclude);
     report.print();
     // [docs:end]
 }
@@ -105,7 +119,8 @@ void lesson(const corelab::LessonOptions& opt) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    const corelab::Cli cli("lesson01_lscpu", "what this machine's CPUs offer parallel work: lscpu's summary, explained",
-                           100'000'000);
+    corelab::Cli cli("lesson01_lscpu", "what this machine's CPUs offer parallel work: lscpu's summary, explained",
+                     100'000'000);
+    cli.with_conclusion(conclude);
     return corelab::run_lesson(argc, argv, cli, lesson);
 }

@@ -32,9 +32,10 @@ struct Edit {
     std::map<std::string, double> seconds;         // row -> its time
     std::vector<std::string> drop;                 // rows to leave out
     std::map<std::string, std::string> every_row;  // column -> value
+    std::map<std::string, std::string> results;    // row -> its result
     Edit(std::map<std::string, double> s = {}, std::vector<std::string> d = {},
-         std::map<std::string, std::string> e = {})
-        : seconds(std::move(s)), drop(std::move(d)), every_row(std::move(e)) {}
+         std::map<std::string, std::string> e = {}, std::map<std::string, std::string> r = {})
+        : seconds(std::move(s)), drop(std::move(d)), every_row(std::move(e)), results(std::move(r)) {}
 };
 
 std::vector<std::string> split(const std::string& s, char sep) {
@@ -72,6 +73,7 @@ std::string conclude(const std::string& lesson, const std::string& run_dir, cons
             f[column("best_s")] = f[column("median_s")] = f[column("max_s")] = f[column("runs_s")] = v;
         }
         for (const auto& [name, value] : edit.every_row) f[column(name)] = value;
+        if (auto r = edit.results.find(f[1]); r != edit.results.end()) f[column("result")] = r->second;
         for (std::size_t i = 0; i < f.size(); ++i) text += (i ? "," : "") + f[i];
         text += "\n";
     }
@@ -99,6 +101,25 @@ bool has(const std::string& text, const std::string& part) {
 }
 
 }  // namespace
+
+TEST_CASE("conclusions 01: what the counts mean, from the counts" * doctest::timeout(60)) {
+    const std::string vm = conclude("01_lscpu", quiet);
+    CHECK(has(vm, "- 2 hardware threads: at most 2 workers (processes or threads) run at the same instant."));
+    CHECK(has(vm, "- 2 physical cores, 1 thread(s) per core."));
+    CHECK(has(vm, "Here every hardware thread is a whole core"));
+    CHECK_FALSE(has(vm, "Cache sizes are unknown"));
+    CHECK(has(vm, "this machine runs 2: expect at most 2x from the parallel lessons here."));
+    const std::string laptop =
+        conclude("01_lscpu", quiet,
+                 {{},
+                  {},
+                  {},
+                  {{"logical_cpus", "8"}, {"physical_cores", "4"}, {"threads_per_core", "2"}, {"l3_cache_bytes", ""}}});
+    CHECK(has(laptop, "- 4 physical cores, 2 thread(s) per core."));
+    CHECK_FALSE(has(laptop, "whole core"));
+    CHECK(has(laptop, "Cache sizes are unknown: this machine exposes no /sys/devices/system/cpu/cpu0/cache"));
+    CHECK(has(laptop, "expect at most 4x"));
+}
 
 TEST_CASE("conclusions 02: serial_fast's gain, explained only when there is one" * doctest::timeout(60)) {
     const std::string fast = conclude("02_serial_mean", quiet, {{{"serial_loop", 0.1}, {"serial_fast", 0.05}}});
@@ -134,9 +155,11 @@ TEST_CASE("conclusions 03: processes close to the cores, short of them, no gain,
     CHECK(has(with(1.85), "2 processes made it 1.85x faster, close to the 2x that 2 CPUs allow."));
     CHECK(has(with(1.3), "2 processes made it 1.30x faster, short of the 2x: forking, copying page tables"));
     CHECK(has(with(0.98), "2 processes gained nothing (0.98x): their fixed costs ate the gain."));
-    const std::string b = conclude("03_two_process_mean", busy, {{{"serial_loop", 1.0}, {"two_process", 0.55}}});
-    CHECK(has(b, "2 processes gave 1.82x on a busy machine"));
+    const std::string b = conclude("03_two_process_mean", busy, {{{"serial_loop", 1.0}, {"two_process", 0.8}}});
+    CHECK(has(b, "2 processes gave 1.25x on a busy machine (the line above the table): they waited for the CPUs"));
     CHECK_FALSE(has(b, "close to the"));
+    CHECK(has(conclude("03_two_process_mean", busy, {{{"serial_loop", 1.0}, {"two_process", 0.55}}}),
+              "2 processes gave 1.82x even on a busy machine (the line above the table), close to the 2x"));
 }
 
 TEST_CASE("conclusions 03: the fork's cost against the work, the queue, the notebook and the sweep" *
@@ -223,7 +246,7 @@ TEST_CASE("conclusions 06: threads never 'scale like processes' under a 0.96x ro
     CHECK(has(both, "Threads scaled like processes (1.96x and 1.82x): C++ has no interpreter lock."));
     const std::string b =
         conclude("06_parallel_for", busy, {{{"serial_loop", 1.0}, {"processes_2", 0.55}, {"threads_2", 0.51}}});
-    CHECK(has(b, "2 threads gave 1.96x on a busy machine"));
+    CHECK(has(b, "2 threads gave 1.96x even on a busy machine"));
     CHECK_FALSE(has(b, "like processes"));
     CHECK_FALSE(has(b, "processes_6 (6 workers"));
 }

@@ -183,6 +183,9 @@ TEST_CASE("report: the verdict on a parallel row follows its speed-up, its worke
     CHECK(busy.find("2 processes gave 0.96x on a busy machine (the line above the table)") == 0);
     CHECK(busy.find("run again on a quiet machine") != std::string::npos);
     CHECK(busy.find("faster") == std::string::npos);  // never "scales" on a busy machine
+    CHECK(verdict(table_of(1.9, 0.9)) ==              // near the ideal all the same: no excuse needed
+          "2 processes gave 1.90x even on a busy machine (the line above the table), close to the 2x that 2 CPUs "
+          "allow.");
 }
 
 TEST_CASE("report: a sweep's summary names the best worker count against the CPUs") {

@@ -492,10 +492,11 @@ int report(const fs::path& dir, const std::optional<fs::path>& compare, const fs
         Chart c{id + ".svg", ""};
         if (id == "01_lscpu") {
             c.title = "Lesson 01: what this machine offers parallel work, beside the notebook's laptop";
-            const std::map<std::string, double> laptop{
-                {"logical_cpus", 8}, {"physical_cores", 4}, {"sockets", 1}, {"numa_nodes", 1}};
-            gp.bars(c, id, "how many", [](const Table&, const Row& r) { return r.result; }, as_number, {}, false,
-                    {{"the notebook's laptop (i5-8265U)", laptop}});
+            static const std::map<std::string, double> laptop{
+                {"logical_cpus", 8}, {"physical_cores", 4}, {"threads_per_core", 2}, {"sockets", 1}, {"numa_nodes", 1}};
+            gp.bars(c, id, "how many",
+                    [](const Table&, const Row& r) { return laptop.count(r.name) ? r.result : std::nullopt; },
+                    as_number, {}, false, {{"the notebook's laptop (i5-8265U)", laptop}});
         } else if (id == "02_serial_mean") {
             c.title = "Lesson 02: how fast each row reads the " + corelab::notebook::with_commas(double(t.n)) +
                       " numbers" + busy;

@@ -109,7 +109,12 @@ std::string parallel_verdict(const Table& t, std::string_view row, unsigned work
     const double s = t.speedup(row);
     const unsigned usable = std::max(1u, std::min(workers, t.load.cpus != 0 ? t.load.cpus : workers));
     const std::string ideal = std::to_string(usable) + "x";
-    if (t.busy()) {  // the figure is the busy line's, above the table: said once, the same everywhere
+    if (t.busy() && s > 1.1 && s >= 0.75 * usable) {  // the figure is the busy line's: said once, above the table
+        return who + " gave " + format_speedup(s) +
+               " even on a busy machine (the line above the table), close to the " + ideal + " that " +
+               std::to_string(usable) + " CPU" + (usable > 1 ? "s allow." : " allows.");
+    }
+    if (t.busy()) {
         return who + " gave " + format_speedup(s) +
                " on a busy machine (the line above the table): they waited for the CPUs, so run again on a quiet "
                "machine before you explain this speed-up.";
