@@ -154,7 +154,8 @@ std::string default_cachedir() {
 int main(int argc, char** argv) {
     corelab::Cli cli("lesson05_caching", "a disk cache of function results: joblib.Memory in C++");
     cli.add_options()("cachedir", boost::program_options::value<std::string>()->default_value(default_cachedir()),
-                      "the cache directory (created with mode 0700)")(
+                      "the cache directory: a new or empty one (created with mode 0700 and marked as a cache), or a "
+                      "cache made here before; a symlink or a directory holding other files is refused")(
         "keep-cache", "do not clear the cache first: results of earlier runs are loaded");
     return corelab::run_lesson(argc, argv, cli, lesson);
 }

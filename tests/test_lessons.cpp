@@ -6,11 +6,12 @@
 #include <sys/stat.h>  // chmod
 #include <unistd.h>    // geteuid
 
+#include <algorithm>   // std::sort
 #include <chrono>      // std::chrono::seconds
 #include <cmath>       // std::abs
 #include <cstdlib>     // std::strtod, mkdtemp
 #include <filesystem>  // std::filesystem
-#include <fstream>     // std::ifstream
+#include <fstream>     // std::ifstream, std::ofstream
 #include <iterator>    // std::istreambuf_iterator
 #include <limits>      // std::numeric_limits
 #include <string>      // std::string
@@ -292,6 +293,40 @@ TEST_CASE("lesson 05: an unsafe cache directory is a clear error" * doctest::tim
     CHECK(o.err.find("error: ") == 0);
     CHECK(o.err.find(dir.path.string()) != std::string::npos);
     CHECK(o.err.find("other users") != std::string::npos);
+}
+
+TEST_CASE("lesson 05: a cache directory that is a symlink or holds other files is refused and nothing is deleted" *
+          doctest::timeout(60)) {
+    namespace fs = std::filesystem;
+    CacheDir dir;
+    // Someone's files, shaped like what an unguarded clear removes: an empty folder and a
+    // folder of the 32-hex-digit kind holding a thesis.
+    const fs::path home = dir.path / "home";
+    const fs::path thesis = home / "proj" / "d41d8cd98f00b204e9800998ecf8427e" / "thesis.txt";
+    fs::create_directories(home / "Music");
+    fs::create_directories(thesis.parent_path());
+    std::ofstream(thesis) << "Chapter 1\n";
+    fs::create_directory_symlink(home, dir.path / "link");
+    const auto listing = [&] {
+        std::vector<std::string> paths;
+        for (const auto& e : fs::recursive_directory_iterator(home)) paths.push_back(e.path().string());
+        std::sort(paths.begin(), paths.end());
+        return paths;
+    };
+    const auto before = listing();
+    REQUIRE(before.size() == 4);
+    for (const fs::path& cachedir : {dir.path / "link", home}) {
+        CAPTURE(cachedir);
+        const Outcome o = run({corelab::test::lesson("05_caching"), "--n", "1000", "--cachedir", cachedir.string()});
+        CHECK(o.exit_code == 1);
+        CHECK(o.signal == 0);
+        CHECK(o.err.find("error: the cache directory '" + cachedir.string() + "' is ") == 0);
+        CHECK(o.err.find(cachedir == home ? "not a corelab cache" : "symbolic link") != std::string::npos);
+        CHECK(o.out.find("[Memory] Calling") == std::string::npos);
+        CHECK(listing() == before);
+        std::ifstream in(thesis);
+        CHECK(std::string(std::istreambuf_iterator<char>(in), {}) == "Chapter 1\n");
+    }
 }
 
 TEST_CASE("lesson 04: csv rows in order and every mean equals the serial mean for any worker count" *
