@@ -198,6 +198,10 @@ done
 grep -qE 'oob_tcp_keepalive_time "?10"? ' <<<"$daemon" ||
     fail "the daemon on host B was not given the short keepalive: $daemon"
 echo "the daemon on host B was given the short keepalives on its command line"
+cpus() { awk '/^Cpus_allowed_list/ {print $2}' "/proc/$1/status"; }
+[[ "$(cpus "$rank_a")" == "$(cpus self)" && "$(cpus "$rank_b")" == "$(cpus self)" ]] ||
+    fail "--bind-to none after -- did not reach mpirun: the ranks run on cpus $(cpus "$rank_a") and $(cpus "$rank_b")"
+echo "the ranks are not bound to a core (--bind-to none, after --, reached mpirun)"
 kill -9 "$rank_b"
 wait_for_run 10
 echo "the run ended ${took} s after the kill, exit status $status"
