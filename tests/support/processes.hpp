@@ -36,6 +36,14 @@ struct Ended {
 /// Polls waitpid(pid) for at most `timeout`; never blocks longer.
 Ended wait_for(pid_t pid, std::chrono::milliseconds timeout);
 
+/// Polls for at most `timeout` until the child `pid` has ended, without
+/// reaping it: it stays a zombie (its pid still answers kill(pid, 0)) until
+/// wait_for() reaps it.
+Ended wait_for_zombie(pid_t pid, std::chrono::milliseconds timeout);
+
+/// True while `pid` runs (exists and is not a zombie).
+bool running(pid_t pid);
+
 /// Polls `condition` every millisecond for at most `timeout`; its last value.
 template <class C>
 bool eventually(C condition, std::chrono::milliseconds timeout);
