@@ -354,10 +354,14 @@ TEST_CASE("scratch file: a zombie owner's file is swept at once and a live one's
     REQUIRE(pid >= 0);
     if (pid == 0) {
         ::close(fds[0]);
-        corelab::ScratchFile file(dir.path.string(), "chunked_file");
-        (void)corelab::write_data_file(file.path(), exact_data(10));
-        (void)!::write(fds[1], file.path().c_str(), file.path().size());
-        ::_exit(0);  // no destructor runs: the file stays, as after kill -9
+        try {
+            corelab::ScratchFile file(dir.path.string(), "chunked_file");
+            (void)corelab::write_data_file(file.path(), exact_data(10));
+            (void)!::write(fds[1], file.path().c_str(), file.path().size());
+            ::_exit(0);  // no destructor runs: the file stays, as after kill -9
+        } catch (...) {
+            ::_exit(3);  // never into the test runner: the parent sees no path
+        }
     }
     ::close(fds[1]);
     char buffer[600] = {};

@@ -219,6 +219,8 @@ TEST_CASE("lesson 03: kill -9 of the parent leaves no worker and the next run sw
     CHECK(ended.signal == SIGKILL);
     CHECK(corelab::test::eventually([&] { return corelab::test::live_group_members(pid).empty(); },
                                     std::chrono::seconds(2)));
+    // every thread of the workers too (a sanitizer's may end a moment after them)
+    CHECK(corelab::test::eventually([&] { return corelab::test::group_finished(pid); }, std::chrono::seconds(5)));
     const auto left = corelab::test::shm_objects_of(pid);
     MESSAGE("objects left by the killed run: " << left.size());
     const Outcome next = run({corelab::test::lesson("03_two_process_mean"), "--n", "1000", "--repeat", "1"});

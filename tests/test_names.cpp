@@ -71,15 +71,20 @@ struct ZombieOwner {
         REQUIRE(pid >= 0);
         if (pid == 0) {
             ::close(fds[0]);
-            auto array = ipc::SharedArray<int>::create(1000, purpose);
-            write_line(fds[1], array.name());
-            ::_exit(0);  // no destructor runs: the segment stays, as after kill -9
+            try {
+                auto array = ipc::SharedArray<int>::create(1000, purpose);
+                write_line(fds[1], array.name());
+                ::_exit(0);  // no destructor runs: the segment stays, as after kill -9
+            } catch (const std::exception& e) {
+                write_line(fds[1], std::string("!") + e.what());
+            }
+            ::_exit(1);
         }
         ::close(fds[1]);
         name = read_line(fds[0]);
         ::close(fds[0]);
         REQUIRE(corelab::test::wait_for_zombie(pid, 10s).ended);
-        REQUIRE(!name.empty());
+        REQUIRE_MESSAGE(ipc::parse_name(name), "the child said: " << name);
     }
     ~ZombieOwner() {
         (void)corelab::test::wait_for(pid, 10s);  // reap it now
@@ -231,17 +236,21 @@ TEST_CASE("ipc names: a segment is kept while its owner or a worker it forked li
     if (owner == 0) {
         ::close(names[0]);
         ::close(stop[1]);
-        auto array = ipc::SharedArray<int>::create(1000, "worker_test");
-        const pid_t worker = ::fork();  // inherits the segment and its lock, as a ProcessWorkers child does
-        if (worker == 0) {
+        try {
+            auto array = ipc::SharedArray<int>::create(1000, "worker_test");
+            const pid_t worker = ::fork();  // inherits the segment and its lock, as a ProcessWorkers child does
+            if (worker == 0) {
+                ::close(names[1]);
+                char c = 0;
+                (void)!::read(stop[0], &c, 1);  // until the test closes its end
+                ::_exit(0);
+            }
+            write_line(names[1], std::to_string(worker) + " " + array.name());
             ::close(names[1]);
-            char c = 0;
-            (void)!::read(stop[0], &c, 1);  // until the test closes its end
-            ::_exit(0);
+            for (;;) ::pause();  // until SIGKILL, with the segment
+        } catch (const std::exception& e) {
+            write_line(names[1], std::string("! ") + e.what());
         }
-        write_line(names[1], std::to_string(worker) + " " + array.name());
-        ::close(names[1]);
-        ::pause();  // until SIGKILL
         ::_exit(1);
     }
     ::close(names[1]);
@@ -250,6 +259,7 @@ TEST_CASE("ipc names: a segment is kept while its owner or a worker it forked li
     ::close(names[0]);
     const auto space = text.find(' ');
     REQUIRE(space != std::string::npos);
+    REQUIRE_MESSAGE(text[0] != '!', "the owner said: " << text);
     const pid_t worker = std::stoi(text.substr(0, space));
     const std::string name = text.substr(space + 1);
     REQUIRE(worker > 0);
@@ -261,7 +271,7 @@ TEST_CASE("ipc names: a segment is kept while its owner or a worker it forked li
     CHECK_FALSE(contains(ipc::remove_stale(), name));  // the owner is gone, its worker still holds the lock
     CHECK(fs::exists(shm(name)));
     ::close(stop[1]);  // the worker ends
-    CHECK(corelab::test::eventually([&] { return !corelab::test::running(worker); }, 10s));
+    CHECK(corelab::test::eventually([&] { return corelab::test::finished(worker); }, 10s));
     (void)ipc::remove_stale();
     CHECK_FALSE(fs::exists(shm(name)));  // nobody holds it now, though the owner is not reaped yet
     CHECK(corelab::test::wait_for(owner, 10s).ended);
@@ -270,12 +280,13 @@ TEST_CASE("ipc names: a segment is kept while its owner or a worker it forked li
 
 TEST_CASE("ipc names: a live owner in another pid namespace keeps its segment" * doctest::timeout(60)) {
     // The owner gets, in its own namespace, a pid that no process has here:
-    // by a pid test it would be dead (a container sharing /dev/shm).
-    pid_t target = 0;
-    for (pid_t p = 10; p < 5000 && target == 0; ++p) {
-        if (::kill(p, 0) != 0 && errno == ESRCH) target = p;
-    }
-    REQUIRE(target != 0);
+    // by a pid test it would be dead (a container sharing /dev/shm). Pids
+    // from `unused` on are free here; the new namespace counts from 1, and
+    // its processes fork until one has a pid in that range (threads, such as
+    // a sanitizer's, take pids too, so it may skip a few).
+    constexpr pid_t range = 64;
+    const pid_t unused = corelab::test::unused_pids(10, range);
+    REQUIRE(unused != 0);
     int names[2], stop[2];
     REQUIRE(::pipe(names) == 0);
     REQUIRE(::pipe(stop) == 0);
@@ -288,26 +299,28 @@ TEST_CASE("ipc names: a live owner in another pid namespace keeps its segment" *
             write_line(names[1], std::string("!") + std::strerror(errno));
             ::_exit(0);
         }
-        const pid_t init = ::fork();  // pid 1 of the new namespace; it forks until a child has `target`
+        const pid_t init = ::fork();  // pid 1 of the new namespace; it forks until a child's pid is unused here
         if (init == 0) {
             for (;;) {
                 const pid_t p = ::fork();
                 if (p == 0) {
-                    if (::getpid() != target) ::_exit(0);
-                    {
+                    if (::getpid() < unused) ::_exit(0);
+                    try {
                         auto array = ipc::SharedArray<int>::create(1000, "pidns_test");
                         write_line(names[1], array.name());
                         ::close(names[1]);
                         char c = 0;
                         (void)!::read(stop[0], &c, 1);  // until the test closes its end
+                    } catch (const std::exception& e) {
+                        write_line(names[1], std::string("? ") + e.what());
                     }
                     ::_exit(0);
                 }
                 if (p < 0) ::_exit(2);
-                if (p >= target) ::close(names[1]);
+                if (p >= unused) ::close(names[1]);
                 while (::waitpid(p, nullptr, 0) < 0 && errno == EINTR) {
                 }
-                if (p >= target) ::_exit(0);
+                if (p >= unused) ::_exit(0);
             }
         }
         ::close(names[1]);
@@ -322,9 +335,11 @@ TEST_CASE("ipc names: a live owner in another pid namespace keeps its segment" *
     if (name.rfind('!', 0) == 0) {
         MESSAGE("skipped: this machine does not allow a new pid namespace (unshare: " << name.substr(1) << ")");
     } else {
-        REQUIRE(ipc::parse_name(name));
-        CHECK(ipc::parse_name(name)->pid == target);
-        CHECK(::kill(target, 0) != 0);  // no such pid here
+        REQUIRE_MESSAGE(ipc::parse_name(name), "the owner said: " << name);
+        const pid_t pid = ipc::parse_name(name)->pid;
+        CHECK(pid >= unused);
+        CHECK(pid < unused + range);
+        CHECK(::kill(pid, 0) != 0);  // no such pid here
         CHECK_FALSE(contains(ipc::remove_stale(), name));
         CHECK_MESSAGE(fs::exists(shm(name)), "a live run in another pid namespace lost its segment");
     }
@@ -496,4 +511,20 @@ TEST_CASE("ipc names: the sweep opens no symlink, FIFO or other user's file and 
     if (foreign) CHECK(fs::exists(dir.path + "/" + ours("foreign")));
     CHECK_FALSE(ipc::lock_if_unowned(dir.fd, ours("link")));
     CHECK_FALSE(ipc::lock_if_unowned(dir.fd, ours("fifo")));
+}
+
+TEST_CASE("ipc names: a directory is locked the same way, and remove_stale never removes one") {
+    LockDir dir;
+    const std::string name = "corelab.1.dir_test." + ipc::parse_name(ipc::make_name("x"))->random;
+    REQUIRE(::mkdirat(dir.fd, name.c_str(), 0700) == 0);
+    const int fd = ::openat(dir.fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    REQUIRE(fd >= 0);
+    ipc::ObjectLock owner = ipc::lock_as_owner(dir.fd, name, fd);
+    ::close(fd);
+    REQUIRE(owner);
+    CHECK_FALSE(ipc::lock_if_unowned(dir.fd, name));  // held
+    owner.reset();
+    CHECK(ipc::lock_if_unowned(dir.fd, name));   // nobody holds it now
+    CHECK(ipc::remove_stale(dir.path).empty());  // unlocked, named like ours, but not a file
+    CHECK(fs::is_directory(dir.path + "/" + name));
 }

@@ -40,7 +40,7 @@
 #include <thread>         // std::thread: the second hash of a large argument
 #include <unordered_map>  // std::unordered_map: when each entry was last touched
 
-#include "corelab/ipc/names.hpp"  // ObjectLock: the liveness lock of a temporary entry directory
+#include "corelab/ipc/names.hpp"  // ObjectLock, lock_as_owner, lock_if_unowned: temp dirs' liveness locks
 
 namespace fs = std::filesystem;
 
@@ -365,16 +365,11 @@ std::string format_time(double seconds) {
     return text;
 }
 
-// A writer holds a liveness lock (ipc/names.hpp) on this file in its
-// temporary directory from just after its mkdir until after its rename; the
-// file itself is unlinked just before the rename, so an entry never has one.
-constexpr const char* temp_lock_file = ".lock";
-
-// The writer's lock on the temporary directory `dir` it has just made.
-ipc::ObjectLock lock_temp_dir(int dir) {
-    Fd fd(::openat(dir, temp_lock_file, O_RDONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
-    if (!fd.ok()) throw Error("cannot create the temporary directory's lock file: " + errno_text(errno));
-    ipc::ObjectLock lock = ipc::lock_as_owner(dir, temp_lock_file, fd.get());
+// The writer's liveness lock (ipc/names.hpp) on the temporary directory
+// `name` it has just made in `fn_dir` (open as `dir`), held until after its
+// rename: a sweep removes only a temporary directory nobody holds.
+ipc::ObjectLock lock_temp_dir(int fn_dir, const std::string& name, int dir) {
+    ipc::ObjectLock lock = ipc::lock_as_owner(fn_dir, name, dir);
     if (!lock) throw Error("another process removed the temporary directory before it was locked");
     return lock;
 }
@@ -752,13 +747,12 @@ void store_entry(const Store& store, const CallKey& key, const std::string& call
         {
             Fd dir(::openat(fn_dir.get(), tmp.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
             if (!dir.ok()) throw Error("cannot open the temporary directory: " + errno_text(errno));
-            lock = lock_temp_dir(dir.get());
+            lock = lock_temp_dir(fn_dir.get(), tmp, dir.get());
             write_output(dir.get(), key, save);
             write_metadata(dir.get(), key, call, seconds);
         }
         // [docs:rename]
         if (auto& hook = memory_test_hooks().before_rename) hook();
-        ::unlinkat(fn_dir.get(), (tmp + "/" + temp_lock_file).c_str(), 0);  // the lock stays held until we return
         // The atomic step: the entry appears whole, or (another writer was first) not at all.
         if (::renameat(fn_dir.get(), tmp.c_str(), fn_dir.get(), key.hex.c_str()) == 0) {
             tmp.clear();
@@ -798,31 +792,16 @@ bool is_real_dir(const fs::path& p) {
     return ::lstat(p.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-// Removes the temporary directory `name` of fn_dir when its writer is gone:
-// nobody holds the lock on its lock file (the writer died, or is a zombie, in
-// whatever pid namespace it ran; never judged by the pid in the name). A
-// directory without a lock file is a writer's between its mkdir and its lock,
-// or between unlinking the file and its rename (both moments; the unlink has
-// just set the directory's mtime), or one whose writer died right there: it
-// is removed once its mtime is over a minute old.
-void remove_if_abandoned(const fs::path& fn_dir, const std::string& name) {
-    Fd dir(::open((fn_dir / name).c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-    struct stat st{};
-    if (!dir.ok() || ::fstat(dir.get(), &st) != 0 || st.st_uid != ::geteuid()) return;  // gone, a symlink, not ours
-    if (const ipc::ObjectLock lock = ipc::lock_if_unowned(dir.get(), temp_lock_file)) {
-        remove_tree(fn_dir / name);  // while the lock is held: its writer cannot come back to it
-        return;
-    }
-    struct stat lock_file{};
-    if (::fstatat(dir.get(), temp_lock_file, &lock_file, AT_SYMLINK_NOFOLLOW) == 0 || errno != ENOENT) return;
-    const auto modified = std::chrono::system_clock::from_time_t(st.st_mtime);
-    if (std::chrono::system_clock::now() - modified > std::chrono::minutes(1)) remove_tree(fn_dir / name);
-}
-
-// Removes the temporary directories of writers that are gone.
+// Removes the temporary directories of writers that are gone: those nobody
+// holds the lock on (the writer died, or is a zombie, in whatever pid
+// namespace it ran; never judged by the pid in the name, nor by age).
 void sweep(const fs::path& fn_dir) {
+    Fd dir(::open(fn_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!dir.ok()) return;
     for_each_child(fn_dir, [&](const std::string& name) {
-        if (is_temp_name(name)) remove_if_abandoned(fn_dir, name);
+        if (!is_temp_name(name)) return;
+        // while the lock is held: its writer cannot come back to it
+        if (const ipc::ObjectLock lock = ipc::lock_if_unowned(dir.get(), name)) remove_tree(fn_dir / name);
     });
 }
 

@@ -141,4 +141,36 @@ bool running(pid_t pid) {
     return close != std::string::npos && close + 2 < line.size() && line[close + 2] != 'Z' && line[close + 2] != 'X';
 }
 
+bool finished(pid_t pid) {
+    const std::string dir = "/proc/" + std::to_string(pid);
+    if (running(pid)) return false;
+    DIR* tasks = ::opendir((dir + "/task").c_str());
+    if (tasks == nullptr) return true;  // gone
+    int threads = 0;
+    while (const dirent* e = ::readdir(tasks)) {
+        if (e->d_name[0] != '.') ++threads;
+    }
+    ::closedir(tasks);
+    return threads <= 1;  // only the zombie leader is left
+}
+
+bool group_finished(pid_t group) {
+    for (const auto& p : all_processes()) {
+        if (p.pgrp == group && !finished(p.pid)) return false;
+    }
+    return true;
+}
+
+pid_t unused_pids(pid_t from, pid_t length) {
+    pid_t start = from;
+    for (pid_t p = from; p < 4194304; ++p) {
+        if (::kill(p, 0) == 0 || errno != ESRCH) {
+            start = p + 1;
+        } else if (p - start + 1 >= length) {
+            return start;
+        }
+    }
+    return 0;
+}
+
 }  // namespace corelab::test

@@ -6,6 +6,7 @@
 #include <dirent.h>       // fdopendir, readdir
 #include <fcntl.h>        // open, openat, fcntl(F_OFD_SETLK)
 #include <signal.h>       // sigaction, kill, raise
+#include <sys/file.h>     // flock
 #include <sys/prctl.h>    // prctl(PR_SET_PDEATHSIG)
 #include <sys/random.h>   // getrandom
 #include <sys/stat.h>     // fstat, fstatat
@@ -145,7 +146,8 @@ std::optional<NameParts> parse_name(std::string_view name) {
 // The two locks exclude each other, so one of two things happens. The creator
 // locks first: the sweep's lock fails and the object is kept. Or the sweep
 // locks first and removes the name: the creator's lock waits until the sweep
-// lets go, then finds the name gone and creates the object again. A new object
+// lets go, then finds the name gone and creates the object again (or, for a
+// cache's temporary directory, reports that it could not store). A new object
 // is never lost unnoticed, and a dead owner's is removed at once, however
 // young: no age rule, no pid.
 
@@ -176,6 +178,16 @@ int ofd_lock(int fd, short type) {
     return ::fcntl(fd, F_OFD_SETLK, &lock);
 }
 
+// A regular file takes an fcntl OFD lock. A directory cannot be opened for
+// writing, which an exclusive fcntl lock needs, so it takes flock(), which is
+// owned by the open file description too and dropped the same way.
+int shared_lock(int fd, const struct stat& st) {
+    return S_ISDIR(st.st_mode) ? ::flock(fd, LOCK_SH | LOCK_NB) : ofd_lock(fd, F_RDLCK);
+}
+int exclusive_lock(int fd, const struct stat& st) {
+    return S_ISDIR(st.st_mode) ? ::flock(fd, LOCK_EX | LOCK_NB) : ofd_lock(fd, F_WRLCK);
+}
+
 bool same_file(const struct stat& a, const struct stat& b) {
     return a.st_dev == b.st_dev && a.st_ino == b.st_ino;
 }
@@ -198,11 +210,11 @@ ObjectLock lock_as_owner(int dir_fd, const std::string& name, int fd) {
     }
     struct stat st{};
     if (::fstat(lock.fd(), &st) != 0) throw Error("cannot inspect '" + name + "': " + std::strerror(errno));
-    if (!S_ISREG(st.st_mode) || st.st_uid != ::geteuid()) {
-        throw Error("refusing to lock '" + name + "': it is not a regular file of this user");
+    if (!(S_ISREG(st.st_mode) || S_ISDIR(st.st_mode)) || st.st_uid != ::geteuid()) {
+        throw Error("refusing to lock '" + name + "': it is not a regular file or directory of this user");
     }
-    // A sweep holds its exclusive lock only while it checks and unlinks the name.
-    for (int waited_ms = 0; ofd_lock(lock.fd(), F_RDLCK) != 0; ++waited_ms) {
+    // A sweep holds its exclusive lock only while it checks and removes the name.
+    for (int waited_ms = 0; shared_lock(lock.fd(), st) != 0; ++waited_ms) {
         if ((errno != EAGAIN && errno != EACCES && errno != EINTR) || waited_ms >= 5000) {
             throw Error("cannot lock '" + name + "': " +
                         (waited_ms >= 5000 ? std::string("another process held it for 5 s") : std::strerror(errno)));
@@ -217,15 +229,18 @@ ObjectLock lock_if_unowned(int dir_fd, const std::string& name) {
     // Look before opening: never open a symlink, a FIFO or a device, nor
     // another user's file.
     struct stat seen{};
-    if (::fstatat(dir_fd, name.c_str(), &seen, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(seen.st_mode) ||
-        seen.st_uid != ::geteuid()) {
+    if (::fstatat(dir_fd, name.c_str(), &seen, AT_SYMLINK_NOFOLLOW) != 0 ||
+        !(S_ISREG(seen.st_mode) || S_ISDIR(seen.st_mode)) || seen.st_uid != ::geteuid()) {
         return {};
     }
-    ObjectLock lock(::openat(dir_fd, name.c_str(), O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC));
+    // An exclusive fcntl lock needs a descriptor open for writing, which a
+    // directory cannot have.
+    const int flags = S_ISDIR(seen.st_mode) ? O_RDONLY | O_DIRECTORY : O_RDWR | O_NONBLOCK | O_NOCTTY;
+    ObjectLock lock(::openat(dir_fd, name.c_str(), flags | O_NOFOLLOW | O_CLOEXEC));
     struct stat st{};
     if (!lock || ::fstat(lock.fd(), &st) != 0 || !same_file(st, seen)) return {};
-    if (ofd_lock(lock.fd(), F_WRLCK) != 0) return {};  // someone holds it: its owner lives
-    if (!still_named(dir_fd, name, st)) return {};     // renamed or replaced meanwhile
+    if (exclusive_lock(lock.fd(), st) != 0) return {};  // someone holds it: its owner lives
+    if (!still_named(dir_fd, name, st)) return {};      // renamed or replaced meanwhile
     return lock;
 }
 
@@ -245,7 +260,9 @@ std::vector<std::string> remove_stale(const std::string& directory) {
     }
     for (const auto& name : names) {
         const ObjectLock lock = lock_if_unowned(dir_fd, name);
-        if (lock && ::unlinkat(dir_fd, name.c_str(), 0) == 0) removed.push_back(name);
+        struct stat st{};
+        if (!lock || ::fstat(lock.fd(), &st) != 0 || !S_ISREG(st.st_mode)) continue;  // held, or not a file
+        if (::unlinkat(dir_fd, name.c_str(), 0) == 0) removed.push_back(name);
     }
     ::close(dir_fd);
     return removed;

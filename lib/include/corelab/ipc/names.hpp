@@ -22,7 +22,7 @@
 // that inherit the descriptor keep it while they live. Used by lesson 03 and
 // by SharedArray, MessageQueue and ProcessWorkers; lesson 07 tracks and locks
 // its data files the same way (ScratchFile, remove_stale in their directory),
-// and lesson 05's cache its temporary entry directories (a lock file inside).
+// and lesson 05's cache its temporary entry directories.
 #pragma once
 
 #include <signal.h>     // sigset_t
@@ -56,11 +56,12 @@ struct NameParts {
 /// The parts of `name`, or nullopt when it is not one of ours.
 std::optional<NameParts> parse_name(std::string_view name);
 
-/// A descriptor that holds an open-file-description lock on a file: shared
-/// when a creator holds it (lock_as_owner: "I live"), exclusive when a sweep
-/// took it (lock_if_unowned: nobody holds the file). The lock goes when this
-/// object closes the descriptor, or with the process, and with any forked
-/// child that inherited the descriptor (it is close-on-exec). Move-only.
+/// A descriptor that holds an open-file-description lock on a file or a
+/// directory (fcntl F_OFD_SETLK on a file, flock on a directory): shared when
+/// a creator holds it (lock_as_owner: "I live"), exclusive when a sweep took
+/// it (lock_if_unowned: nobody holds it). The lock goes when the last
+/// descriptor of its open file is closed: this object's, and those of forked
+/// children that inherited it (it is close-on-exec). Move-only.
 class ObjectLock {
 public:
     ObjectLock() noexcept = default;
@@ -83,21 +84,22 @@ private:
     int fd_ = -1;
 };
 
-/// The creator's lock on a file it has just created as `name` (relative to
-/// the directory descriptor `dir_fd`, or AT_FDCWD): a shared lock taken
-/// through a close-on-exec duplicate of `fd` (a descriptor of the new file),
-/// or, when `fd` is -1, through a descriptor opened here without following a
-/// symlink. It waits (at most 5 s) while a sweep holds the file, then checks
-/// that `name` still is the file it locked. Returns an empty lock when it is
-/// not: a sweep removed the file between its creation and this call, and the
-/// caller must create it again. Throws corelab::Error when the file cannot be
-/// opened, is not a regular file of this user, or stays locked by a sweep.
+/// The creator's lock on a file or directory it has just created as `name`
+/// (relative to the directory descriptor `dir_fd`, or AT_FDCWD): a shared
+/// lock taken through a close-on-exec duplicate of `fd` (a descriptor of the
+/// new object), or, when `fd` is -1, through a descriptor opened here without
+/// following a symlink. It waits (at most 5 s) while a sweep holds it, then
+/// checks that `name` still is what it locked. Returns an empty lock when it
+/// is not: a sweep removed it between its creation and this call, and the
+/// caller must create it again. Throws corelab::Error when it cannot be
+/// opened, is not a regular file or directory of this user, or stays locked
+/// by a sweep.
 ObjectLock lock_as_owner(int dir_fd, const std::string& name, int fd = -1);
 
 /// The sweep's test: opens `name` in `dir_fd` without following a symlink
-/// and, when it is a regular file of this user that no process holds a lock
-/// on, returns an exclusive lock on it (the caller removes the object while
-/// it holds the lock); an empty lock otherwise. Never blocks.
+/// and, when it is a regular file or directory of this user that no process
+/// holds a lock on, returns an exclusive lock on it (the caller removes it
+/// while it holds the lock); an empty lock otherwise. Never blocks.
 ObjectLock lock_if_unowned(int dir_fd, const std::string& name);
 
 /// Removes the files in `directory` (/dev/shm unless told) named like ours
