@@ -11,6 +11,7 @@
 #include <unistd.h>       // fork, truncate, getpid
 
 #include <algorithm>   // std::count, std::equal
+#include <chrono>      // std::chrono::seconds
 #include <cstdio>      // std::FILE
 #include <cstdlib>     // mkdtemp
 #include <filesystem>  // std::filesystem
@@ -25,6 +26,7 @@
 #include "support/processes.hpp"
 
 namespace fs = std::filesystem;
+using namespace std::chrono_literals;
 using corelab::DataFile;
 using corelab::ReadMethod;
 
@@ -342,4 +344,40 @@ TEST_CASE("scratch file: removed when destroyed unless kept and named for the st
     REQUIRE(removed.size() == 1);
     CHECK(removed[0] == stale);
     CHECK(fs::exists(mine.path()));
+}
+
+TEST_CASE("scratch file: a zombie owner's file is swept at once and a live one's is kept" * doctest::timeout(60)) {
+    TempDir dir;
+    int fds[2];
+    REQUIRE(::pipe(fds) == 0);
+    const pid_t pid = ::fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+        ::close(fds[0]);
+        try {
+            corelab::ScratchFile file(dir.path.string(), "chunked_file");
+            (void)corelab::write_data_file(file.path(), exact_data(10));
+            (void)!::write(fds[1], file.path().c_str(), file.path().size());
+            ::_exit(0);  // no destructor runs: the file stays, as after kill -9
+        } catch (...) {
+            ::_exit(3);  // never into the test runner: the parent sees no path
+        }
+    }
+    ::close(fds[1]);
+    char buffer[600] = {};
+    const ssize_t got = ::read(fds[0], buffer, sizeof buffer - 1);
+    ::close(fds[0]);
+    REQUIRE(got > 0);
+    const std::string path(buffer, static_cast<std::size_t>(got));
+    // not reaped: a zombie, whose pid still answers kill(pid, 0)
+    REQUIRE(corelab::test::wait_for_zombie(pid, 10s).ended);
+    CHECK(::kill(pid, 0) == 0);
+    corelab::ScratchFile mine(dir.path.string(), "chunked_file");
+    (void)corelab::write_data_file(mine.path(), exact_data(10));  // rewritten in place: still locked
+    const auto removed = corelab::ipc::remove_stale(dir.path.string());
+    REQUIRE(removed.size() == 1);
+    CHECK(removed[0] == fs::path(path).filename().string());
+    CHECK_FALSE(fs::exists(path));
+    CHECK(fs::exists(mine.path()));
+    CHECK(corelab::test::wait_for(pid, 10s).ended);
 }

@@ -213,16 +213,22 @@ TEST_CASE("lesson 03: kill -9 of the parent leaves no worker and the next run sw
           doctest::timeout(180)) {
     const pid_t pid = start_lesson03_mid_run();
     ::kill(pid, SIGKILL);  // only the parent: its workers must follow it (PR_SET_PDEATHSIG)
-    const auto ended = corelab::test::wait_for(pid, std::chrono::seconds(10));
+    // Not reaped yet: the killed parent stays a zombie (as it does for a second
+    // or two after a kill -9 in a shell) while the next run starts.
+    const auto ended = corelab::test::wait_for_zombie(pid, std::chrono::seconds(10));
     REQUIRE(ended.ended);
     CHECK(ended.signal == SIGKILL);
     CHECK(corelab::test::eventually([&] { return corelab::test::live_group_members(pid).empty(); },
                                     std::chrono::seconds(2)));
+    // every thread of the workers too (a sanitizer's may end a moment after them)
+    CHECK(corelab::test::eventually([&] { return corelab::test::group_finished(pid); }, std::chrono::seconds(5)));
     const auto left = corelab::test::shm_objects_of(pid);
     MESSAGE("objects left by the killed run: " << left.size());
     const Outcome next = run({corelab::test::lesson("03_two_process_mean"), "--n", "1000", "--repeat", "1"});
     CHECK(next.exit_code == 0);
+    CHECK(::kill(pid, 0) == 0);  // still a zombie: by a pid test, it still runs
     CHECK(corelab::test::shm_objects_of(pid).empty());
+    CHECK(corelab::test::wait_for(pid, std::chrono::seconds(10)).ended);
 }
 
 namespace {
@@ -282,6 +288,60 @@ TEST_CASE("lesson 05: the notebook's cell prints joblib's lines once and a kept 
     const Outcome again = run({exe, "--n", "50000", "--repeat", "1", "--cachedir", cache, "--keep-cache"});
     CHECK(again.exit_code == 0);
     CHECK(again.out.find("[Memory] Calling") == std::string::npos);  // every call loaded from disk
+}
+
+namespace {
+
+// The temporary entry directories (.tmp-*) in a cache directory's function folders.
+std::vector<std::filesystem::path> temp_dirs_in(const std::filesystem::path& cache) {
+    std::vector<std::filesystem::path> found;
+    std::error_code ec;
+    for (const auto& fn : std::filesystem::directory_iterator(cache, ec)) {
+        std::error_code inner;
+        for (const auto& e : std::filesystem::directory_iterator(fn.path(), inner)) {
+            if (e.path().filename().string().rfind(".tmp-", 0) == 0) found.push_back(e.path());
+        }
+    }
+    return found;
+}
+
+}  // namespace
+
+TEST_CASE("lesson 05: killed while writing an entry, the next run at once removes its temporary directory" *
+          doctest::timeout(300)) {
+    const std::string exe = corelab::test::lesson("05_caching");
+    // The large results (2.4 MB here) take long enough to write that a poll
+    // catches the writer mid-entry; when the kill comes after its rename, try again.
+    for (int attempt = 0; attempt < 5; ++attempt) {
+        CacheDir dir;
+        const std::filesystem::path cache = dir.path / "c";
+        const pid_t pid = corelab::test::start_in_own_group(
+            {exe, "--n", "3000000", "--repeat", "1", "--format", "csv", "--cachedir", cache.string()});
+        std::vector<std::filesystem::path> caught;
+        const bool seen = corelab::test::eventually(
+            [&] {
+                caught = temp_dirs_in(cache);
+                return !caught.empty() || !corelab::test::running(pid);
+            },
+            std::chrono::seconds(120));
+        ::kill(pid, SIGKILL);
+        const auto ended = corelab::test::wait_for_zombie(pid, std::chrono::seconds(10));  // not reaped: a zombie
+        REQUIRE(ended.ended);
+        const auto left = temp_dirs_in(cache);
+        if (!seen || caught.empty() || left.empty()) {
+            (void)corelab::test::wait_for(pid, std::chrono::seconds(10));
+            continue;  // it was not mid-entry when the kill came
+        }
+        CHECK(::kill(pid, 0) == 0);  // a zombie: by a pid test, the writer still runs
+        const Outcome next =
+            run({exe, "--n", "1000", "--repeat", "1", "--format", "csv", "--cachedir", cache.string(), "--keep-cache"});
+        CHECK(next.exit_code == 0);
+        for (const auto& t : left) CHECK_MESSAGE(!std::filesystem::exists(t), "kept: " << t);
+        CHECK(temp_dirs_in(cache).empty());
+        CHECK(corelab::test::wait_for(pid, std::chrono::seconds(10)).ended);
+        return;
+    }
+    FAIL("lesson 05 was never caught writing an entry in 5 runs");
 }
 
 TEST_CASE("lesson 05: an unsafe cache directory is a clear error" * doctest::timeout(60)) {
@@ -714,7 +774,8 @@ TEST_CASE("lesson 08: ./course clean-ipc removes what a killed mpirun left and s
         CHECK(corelab::test::eventually([&] { return !running(r); }, std::chrono::seconds(10)));
     for (const auto& f : killed_files) CHECK_MESSAGE(std::filesystem::exists(f), "Open MPI removed " << f << " itself");
 
-    const Outcome clean = run({"/bin/bash", CORELAB_COURSE, "clean-ipc"});
+    const Outcome clean = run(
+        {"/usr/bin/env", "CORELAB_CLEAN_IPC_TOOL=" CORELAB_CLEAN_IPC_TOOL, "/bin/bash", CORELAB_COURSE, "clean-ipc"});
     CHECK(clean.exit_code == 0);
     CHECK(clean.out.find("Open MPI's") != std::string::npos);
     for (const auto& f : killed_files) CHECK_MESSAGE(!std::filesystem::exists(f), "left: " << f);

@@ -498,7 +498,8 @@ TEST_CASE("memory: a writer SIGKILLed before its rename leaves nothing that load
     CHECK(before.temps[0].filename().string().find(".tmp-" + std::to_string(pid) + "-") == 0);
     CHECK(fs::file_size(before.temps[0] / "output.bin") > 8000);  // whole, but never renamed into place
 
-    // A live writer's fresh temp dir stays; an old one (pid reused?) goes.
+    // Temp dirs that nobody holds go too, even named with a live pid (ours) and
+    // fresh: a live writer holds a lock on its own (the tests below).
     const fs::path mine = fn_dir / (".tmp-" + std::to_string(::getpid()) + "-live");
     const fs::path old = fn_dir / (".tmp-" + std::to_string(::getpid()) + "-old");
     fs::create_directory(mine);
@@ -513,9 +514,7 @@ TEST_CASE("memory: a writer SIGKILLed before its rename leaves nothing that load
         ++calls;
         return squares(x);
     });
-    const Listing after = list(fn_dir);
-    REQUIRE(after.temps.size() == 1);
-    CHECK(after.temps[0] == mine);
+    CHECK(list(fn_dir).temps.empty());
     CHECK_FALSE(square.check_call_in_cache(a));
     CHECK(square(a) == squares(a));
     CHECK(calls == 1);
@@ -1105,4 +1104,96 @@ TEST_CASE("memory: a large result is read and checksummed on two cores and its d
     CHECK(cap.warnings() == 2);
     CHECK(right(make(n)));
     CHECK(calls == 3);
+}
+
+namespace {
+
+// Waits (at most 30 s) until the child `pid` has ended, without reaping it:
+// it stays a zombie, whose pid still answers kill(pid, 0).
+bool ended_unreaped(pid_t pid) {
+    const auto deadline = std::chrono::steady_clock::now() + 30s;
+    for (;;) {
+        siginfo_t info{};
+        if (::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG | WNOWAIT) == 0 && info.si_pid == pid) {
+            return true;
+        }
+        if (std::chrono::steady_clock::now() > deadline) return false;
+        std::this_thread::sleep_for(1ms);
+    }
+}
+
+// Forks a writer of square(a) into `cache` that stops just before its rename
+// and says so on the returned descriptor; `then` runs there (in the child).
+pid_t writer_paused_before_rename(const fs::path& cache, const std::vector<double>& a, int& ready_fd,
+                                  std::function<void()> then) {
+    int ready[2];
+    REQUIRE(::pipe(ready) == 0);
+    const pid_t pid = spawn([&] {
+        ::close(ready[0]);
+        corelab::detail::memory_test_hooks().before_rename = [&] {
+            (void)!::write(ready[1], "r", 1);  // the entry is written, not yet renamed
+            then();
+        };
+        const corelab::Memory mem{cache, {.verbose = 0}};
+        return mem.cache("square", squares)(a) == squares(a) ? 0 : 1;
+    });
+    ::close(ready[1]);
+    pollfd p{ready[0], POLLIN, 0};
+    REQUIRE(::poll(&p, 1, 30'000) == 1);
+    char c = 0;
+    REQUIRE(::read(ready[0], &c, 1) == 1);
+    ready_fd = ready[0];
+    return pid;
+}
+
+}  // namespace
+
+TEST_CASE("memory: a writer that died is swept at once, while it is still a zombie" * doctest::timeout(60)) {
+    TempDir tmp;
+    const auto a = ramp(1000, 2.0);
+    int ready = -1;
+    const pid_t pid = writer_paused_before_rename(tmp / "cache", a, ready, [] { ::_exit(7); });
+    ::close(ready);
+    REQUIRE(ended_unreaped(pid));
+    CHECK(::kill(pid, 0) == 0);  // a zombie: by a pid test it still runs
+    const fs::path fn_dir = tmp / "cache" / "square";
+    REQUIRE(list(fn_dir).temps.size() == 1);
+
+    const corelab::Memory mem{tmp / "cache", {.verbose = 0}};
+    auto square = mem.cache("square", squares);
+    CHECK(list(fn_dir).temps.empty());  // its writer holds no lock: swept
+    CHECK(square(a) == squares(a));
+    CHECK(exit_code(reap(pid)) == 7);
+}
+
+TEST_CASE("memory: a live writer's temporary directory is kept however old it is" * doctest::timeout(60)) {
+    TempDir tmp;
+    const auto a = ramp(1000, 3.0);
+    int go[2];
+    REQUIRE(::pipe(go) == 0);
+    int ready = -1;
+    const pid_t pid = writer_paused_before_rename(tmp / "cache", a, ready, [&] {
+        ::close(go[1]);
+        char c = 0;
+        (void)!::read(go[0], &c, 1);  // until the test lets it rename
+    });
+    ::close(ready);
+    ::close(go[0]);
+    const fs::path fn_dir = tmp / "cache" / "square";
+    const Listing before = list(fn_dir);
+    REQUIRE(before.temps.size() == 1);
+    // a slow writer: its directory was last changed two minutes ago
+    const timespec two_minutes_ago[2] = {{::time(nullptr) - 120, 0}, {::time(nullptr) - 120, 0}};
+    REQUIRE(::utimensat(AT_FDCWD, before.temps[0].c_str(), two_minutes_ago, 0) == 0);
+
+    Captured cap;
+    const corelab::Memory mem{tmp / "cache", cap.options()};
+    auto square = mem.cache("square", squares);
+    CHECK(list(fn_dir).temps == before.temps);  // its writer runs and holds the lock: kept
+    (void)!::write(go[1], "g", 1);
+    ::close(go[1]);
+    CHECK(exit_code(reap(pid)) == 0);
+    CHECK(list(fn_dir).temps.empty());
+    CHECK(list(fn_dir).entries.size() == 1);  // the writer's rename found its directory
+    CHECK(square.check_call_in_cache(a));
 }

@@ -16,7 +16,7 @@
 #include <utility>     // std::exchange
 
 #include "corelab/error.hpp"      // Error
-#include "corelab/ipc/names.hpp"  // make_name, track_path, install_signal_cleanup
+#include "corelab/ipc/names.hpp"  // make_name, track_path, install_signal_cleanup, lock_as_owner
 
 namespace corelab {
 namespace {
@@ -381,15 +381,39 @@ void check_disk_room(const std::string& directory, std::uint64_t bytes, const st
 ScratchFile::ScratchFile(const std::string& directory, const std::string& purpose)
     : path_((std::filesystem::absolute(directory) / ipc::make_name(purpose)).string()) {
     ipc::install_signal_cleanup();
-    ipc::track_path(path_);
+    ipc::track_path(path_);  // before it exists: a signal never leaves it behind
+    // create it and take its liveness lock (ipc/names.hpp); a sweep that
+    // removed it between the two is noticed: create it again
+    for (int attempt = 1; !lock_; ++attempt) {
+        const int fd = ::open(path_.c_str(), O_RDONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (fd < 0) {
+            const int err = errno;
+            ipc::untrack_path(path_);
+            throw Error("cannot create " + path_ + ": " + std::strerror(err));
+        }
+        try {
+            lock_ = ipc::lock_as_owner(AT_FDCWD, path_, fd);
+        } catch (...) {
+            ::close(fd);
+            remove();
+            throw;
+        }
+        ::close(fd);
+        if (!lock_ && attempt == 8) {
+            ipc::untrack_path(path_);
+            throw Error("cannot create " + path_ + ": another process removed it 8 times");
+        }
+    }
 }
 
-ScratchFile::ScratchFile(ScratchFile&& other) noexcept : path_(std::exchange(other.path_, {})) {}
+ScratchFile::ScratchFile(ScratchFile&& other) noexcept
+    : path_(std::exchange(other.path_, {})), lock_(std::move(other.lock_)) {}
 
 ScratchFile& ScratchFile::operator=(ScratchFile&& other) noexcept {
     if (this != &other) {
         remove();
         path_ = std::exchange(other.path_, {});
+        lock_ = std::move(other.lock_);
     }
     return *this;
 }
@@ -409,6 +433,7 @@ std::string ScratchFile::keep(const std::string& name) {
     }
     ipc::untrack_path(path_);
     path_.clear();
+    lock_.reset();  // no longer scratch: its name is not one a sweep looks at
     return kept;
 }
 
@@ -417,6 +442,7 @@ void ScratchFile::remove() noexcept {
     ::unlink(path_.c_str());
     ipc::untrack_path(path_);
     path_.clear();
+    lock_.reset();  // after the unlink: a sweep never sees our live file unlocked
 }
 
 }  // namespace corelab

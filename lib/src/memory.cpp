@@ -20,7 +20,6 @@
 #include <dirent.h>         // opendir, readdir
 #include <fcntl.h>          // open, openat, O_NOFOLLOW, futimens
 #include <linux/openat2.h>  // open_how, RESOLVE_NO_SYMLINKS
-#include <signal.h>         // kill(pid, 0): is a writer alive
 #include <sys/random.h>     // getrandom
 #include <sys/stat.h>       // fstat, mkdirat
 #include <sys/syscall.h>    // SYS_openat2: glibc 2.36 has no wrapper
@@ -43,6 +42,8 @@
 #include <system_error>   // std::system_error: no thread available
 #include <thread>         // std::thread: the second hash of a large argument
 #include <unordered_map>  // std::unordered_map: when each entry was last touched
+
+#include "corelab/ipc/names.hpp"  // ObjectLock, lock_as_owner, lock_if_unowned: temp dirs' liveness locks
 
 namespace fs = std::filesystem;
 
@@ -367,9 +368,13 @@ std::string format_time(double seconds) {
     return text;
 }
 
-bool pid_alive(long pid) {
-    if (pid <= 0) return false;
-    return ::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM;
+// The writer's liveness lock (ipc/names.hpp) on the temporary directory
+// `name` it has just made in `fn_dir` (open as `dir`), held until after its
+// rename: a sweep removes only a temporary directory nobody holds.
+ipc::ObjectLock lock_temp_dir(int fn_dir, const std::string& name, int dir) {
+    ipc::ObjectLock lock = ipc::lock_as_owner(fn_dir, name, dir);
+    if (!lock) throw Error("another process removed the temporary directory before it was locked");
+    return lock;
 }
 
 std::string quote(const fs::path& p) {
@@ -1047,9 +1052,11 @@ void store_entry(const Store& store, const CallKey& key, const std::string& call
             tmp.clear();
             throw Error("cannot create a temporary directory: " + errno_text(errno));
         }
+        ipc::ObjectLock lock;  // "this writer lives": a sweep leaves the directory alone
         {
             Fd dir(::openat(fn_dir.get(), tmp.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
             if (!dir.ok()) throw Error("cannot open the temporary directory: " + errno_text(errno));
+            lock = lock_temp_dir(fn_dir.get(), tmp, dir.get());
             write_output(dir.get(), key, save);
             write_metadata(dir.get(), key, call, seconds);
         }
@@ -1083,16 +1090,15 @@ void for_each_child(int dir, Fn fn) {
     }
 }
 
-// Removes the temporary directories of writers that died (or are over a minute old).
+// Removes the temporary directories of writers that are gone: those nobody
+// holds the lock on (the writer died, or is a zombie, in whatever pid
+// namespace it ran; never judged by the pid in the name, nor by age), and only
+// when they hold nothing but what Memory writes (remove_folder).
 void sweep(int fn_dir) {
-    const auto now = std::chrono::system_clock::now();
     for_each_child(fn_dir, [&](const std::string& name) {
         if (!is_temp_name(name)) return;
-        const long pid = std::strtol(name.c_str() + 5, nullptr, 10);
-        struct stat st{};
-        if (::fstatat(fn_dir, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) return;
-        const auto modified = std::chrono::system_clock::from_time_t(st.st_mtime);
-        if (!pid_alive(pid) || now - modified > std::chrono::minutes(1)) {
+        // while the lock is held: its writer cannot come back to it
+        if (const ipc::ObjectLock lock = ipc::lock_if_unowned(fn_dir, name)) {
             (void)remove_folder(fn_dir, name, Folder::temp);
         }
     });

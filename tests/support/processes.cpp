@@ -4,7 +4,7 @@
 #include <dirent.h>    // opendir
 #include <fcntl.h>     // open
 #include <signal.h>    // kill
-#include <sys/wait.h>  // waitpid
+#include <sys/wait.h>  // waitpid, waitid
 #include <unistd.h>    // fork, setpgid, execv
 
 #include <cerrno>     // errno
@@ -114,6 +114,63 @@ Ended wait_for(pid_t pid, std::chrono::milliseconds timeout) {
     if (WIFEXITED(status)) e.exit_code = WEXITSTATUS(status);
     if (WIFSIGNALED(status)) e.signal = WTERMSIG(status);
     return e;
+}
+
+Ended wait_for_zombie(pid_t pid, std::chrono::milliseconds timeout) {
+    Ended e;
+    siginfo_t info{};
+    const bool done = eventually(
+        [&] {
+            info = {};
+            const int r = ::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG | WNOWAIT);
+            return (r == 0 && info.si_pid == pid) || (r < 0 && errno != EINTR);
+        },
+        timeout);
+    if (!done || info.si_pid != pid) return e;
+    e.ended = true;
+    if (info.si_code == CLD_EXITED) e.exit_code = info.si_status;
+    if (info.si_code == CLD_KILLED || info.si_code == CLD_DUMPED) e.signal = info.si_status;
+    return e;
+}
+
+bool running(pid_t pid) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+    std::string line;
+    if (!std::getline(in, line)) return false;
+    const auto close = line.rfind(')');  // pid (comm) state ...
+    return close != std::string::npos && close + 2 < line.size() && line[close + 2] != 'Z' && line[close + 2] != 'X';
+}
+
+bool finished(pid_t pid) {
+    const std::string dir = "/proc/" + std::to_string(pid);
+    if (running(pid)) return false;
+    DIR* tasks = ::opendir((dir + "/task").c_str());
+    if (tasks == nullptr) return true;  // gone
+    int threads = 0;
+    while (const dirent* e = ::readdir(tasks)) {
+        if (e->d_name[0] != '.') ++threads;
+    }
+    ::closedir(tasks);
+    return threads <= 1;  // only the zombie leader is left
+}
+
+bool group_finished(pid_t group) {
+    for (const auto& p : all_processes()) {
+        if (p.pgrp == group && !finished(p.pid)) return false;
+    }
+    return true;
+}
+
+pid_t unused_pids(pid_t from, pid_t length) {
+    pid_t start = from;
+    for (pid_t p = from; p < 4194304; ++p) {
+        if (::kill(p, 0) == 0 || errno != ESRCH) {
+            start = p + 1;
+        } else if (p - start + 1 >= length) {
+            return start;
+        }
+    }
+    return 0;
 }
 
 }  // namespace corelab::test
