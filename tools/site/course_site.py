@@ -1,15 +1,18 @@
 #!/usr/bin/env python3
 """The course as a website: `./course site` calls this.
 
-    course_site.py vendor                 fetch the pinned Mermaid build (./course deps)
-    course_site.py build [--results RUN|none] [--out DIR] [--stage DIR]
+    course_site.py vendor        fetch the pinned Mermaid build (./course deps)
+    course_site.py build [--results RUN|none] [--out DIR] [--stage DIR] [--root TREE]
 
 `build` lays an mkdocs tree out in a staging folder (build/site-src): the
 course's Markdown pages copied in at their own paths, so that their relative
 links hold, with what a browser needs changed on the way: links to source files
 point at copies with a .txt name (a browser shows those as text), a code span
 that names a file of the course links to it, quoted lesson code says which
-file it is from, and an exercise's hints are folded. mkdocs (Debian's, with
+file it is from, an exercise's hints are folded, and a link to a folder
+without a README gets a page that lists its files. The "Your results" page is
+the report of results/latest (./course report), its charts and files beside
+it, or says how to make one. mkdocs (Debian's, with
 mkdocs-material) then builds build/site with --strict, so a broken link fails
 the build. Nothing is fetched at build time and no page loads anything from
 outside the site: Mermaid is the pinned copy of tools/site/mermaid.lock, the
@@ -49,7 +52,6 @@ SIZE_LIMIT = 30 * 1024 * 1024
 # of offering a download.
 AS_IS = {".txt", ".svg", ".png", ".jpg", ".jpeg", ".gif", ".pdf"}
 SOURCE_EXT = {".cpp", ".hpp", ".h", ".cc", ".cmake", ".txt", ".json", ".csv", ".sh", ".py", ".in", ".supp"}
-IMAGE_EXT = {".svg", ".png", ".jpg", ".jpeg", ".gif"}
 
 
 class SiteError(Exception):
