@@ -219,14 +219,18 @@ public:
     void send_results(std::size_t first, std::size_t count, const void* bytes, std::size_t size) noexcept;
     /// Sends "task `task` raised `message`" and _exits(0).
     [[noreturn]] void send_error_and_exit(std::size_t task, const char* message) noexcept;
-    /// Closes the pipe and _exits(0).
+    /// Flushes stdio, sends the end of this worker's results, closes the pipe
+    /// and _exits(0).
     [[noreturn]] void child_exit() noexcept;
 
     // ---- in the parent
     /// Receives every batch (calling on_batch for each) and reaps every child.
-    /// Throws TaskError for a task that threw or whose worker died, WorkerError
-    /// for a timeout or a worker that died between tasks; the others are killed
-    /// and reaped first.
+    /// A worker is done when it has exited and its end record has arrived
+    /// (not at its pipe's end: a process a task left behind may hold it open).
+    /// Throws TaskError for a task that threw, whose worker died or exited
+    /// before its result, or whose result came from a copy of the worker (a
+    /// task that forked without exec); WorkerError for a timeout or a worker
+    /// that died between tasks. The others are killed and reaped first.
     void collect(const BatchSink& on_batch, Progress* progress);
 
 private:
@@ -244,6 +248,7 @@ private:
     std::size_t page_bytes_ = 0;
     std::vector<int> read_fds_, write_fds_;
     std::vector<pid_t> pids_;
+    std::vector<int> pidfds_;  // readable when child k ends; -1 where pidfd_open is missing
     std::vector<bool> reaped_;
     pid_t parent_ = 0;
     unsigned worker_ = 0;  // in a child: which worker it is
