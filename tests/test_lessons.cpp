@@ -114,12 +114,16 @@ TEST_CASE("lessons: bad command lines exit 2 with a usage line and impossible si
         CHECK(h.exit_code == 0);
         CHECK(h.out.find("usage: ") != std::string::npos);
     }
-    // 10^13 doubles: 80 TB. A clear runtime error, not a crash.
-    const Outcome big = run({corelab::test::lesson("02_serial_mean"), "--n", "10000000000000"});
-    CHECK(big.exit_code == 1);
-    CHECK(big.signal == 0);
-    CHECK(big.err.find("error: ") == 0);
-    CHECK(big.err.find("use a smaller --n") != std::string::npos);
+    // 10^13 doubles: 80 TB. A clear runtime error with a size that fits, before anything is made.
+    for (const char* name : {"02_serial_mean", "03_two_process_mean", "04_two_thread_mean", "05_caching"}) {
+        CAPTURE(name);
+        const Outcome big = run({corelab::test::lesson(name), "--n", "10000000000000"});
+        CHECK(big.exit_code == 1);
+        CHECK(big.signal == 0);
+        CHECK(big.err.find("error: lesson " + std::string(name, 2) + " at n = 10000000000000 (") == 0);
+        CHECK(big.err.find("GB of memory at once") != std::string::npos);
+        CHECK(big.err.find("use a smaller --n (--n ") != std::string::npos);
+    }
 }
 
 TEST_CASE("lesson 01: csv rows count what the library reads" * doctest::timeout(60)) {

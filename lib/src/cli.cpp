@@ -150,7 +150,7 @@ int run_lesson(int argc, const char* const* argv, const Cli& cli,
         std::cerr << "error: " << e.what() << '\n' << cli.usage() << '\n';
         return 2;
     } catch (const std::bad_alloc&) {
-        std::cerr << "error: out of memory: use smaller sizes (--n, or the lesson's own counts)\n";
+        std::cerr << "error: out of memory: a size on the command line is too large for this machine\n";
         return 1;
     } catch (const std::exception& e) {
         std::cerr << "error: " << e.what() << '\n';

@@ -20,11 +20,15 @@
 // atomics: a worker killed mid-task cannot leave a lock held); results come
 // back through one pipe per worker, a batch per record (trivially copyable
 // results as raw bytes, others serialised with cereal). Nothing is named, so
-// nothing can be left in /dev/shm. The parent poll()s the pipes and waitpid()s
-// the children: a task that throws, a worker killed by a signal, or a timeout
-// is reported within a second, the other workers are killed and every child
-// is reaped before map() throws. Backend::threads runs the same loop on
-// ThreadWorkers (lesson 04). Used by lesson 06.
+// nothing can be left in /dev/shm. The parent sleeps in poll() on the pipes
+// and the children's pidfds; a worker is done when it has exited and its
+// last record ("end of results") has arrived, not at its pipe's end, which a
+// process a task left behind could hold off. A task that throws, a worker
+// killed by a signal or gone mid-task, a copy of a worker (a task forked
+// without exec), or a timeout is reported at once, the other workers are
+// killed and every child is reaped before map() throws. Workers flush stdio
+// before they _exit. Backend::threads runs the same loop on ThreadWorkers
+// (lesson 04). Used by lesson 06.
 #pragma once
 
 #include <algorithm>                   // std::min, std::max
