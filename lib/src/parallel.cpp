@@ -503,9 +503,14 @@ void ProcessMap::collect(const BatchSink& on_batch, Progress* progress) {
         }
     }
     if (!failure && received != n_) {
+        // every worker ended with its end record, yet a task is missing: a
+        // process that is not a worker took it from the cursor
+        std::size_t missing = 0;
+        while (missing < n_ && arrived[missing]) ++missing;
         failure = Failure{0, std::nullopt,
                           "the workers ended but only " + std::to_string(received) + " of " + std::to_string(n_) +
-                              " results arrived"};
+                              " results arrived (task " + std::to_string(missing) +
+                              " was taken by a copy of a worker: did a task fork without exec?)"};
     }
     if (failure) {
         static_cast<SharedLine*>(page_)[0].value.store(n_);  // cancel: nobody takes another batch
