@@ -324,7 +324,7 @@ void ProcessMap::collect(const BatchSink& on_batch, Progress* progress) {
     std::vector<std::size_t> used(workers_, 0);
     std::vector<bool> ended(workers_, false);  // its end record arrived
     std::vector<bool> eof(workers_, false);    // every holder of its pipe closed it
-    std::vector<bool> arrived(n_, false);      // tasks whose result came
+    std::vector<bool> seen(n_, false);         // batches that arrived, by their first task
     std::size_t received = 0;
     const auto start = std::chrono::steady_clock::now();
     const auto held = [&](unsigned k) -> std::optional<std::size_t> {
@@ -373,15 +373,15 @@ void ProcessMap::collect(const BatchSink& on_batch, Progress* progress) {
             } else if (head.kind == kind_end) {
                 ended[k] = true;
             } else {
-                for (std::size_t i = head.first; i < head.first + head.count && !failure; ++i) {
-                    if (arrived[i]) {
-                        failure = Failure{k, i,
-                                          "task " + std::to_string(i) + " reported twice (the second time by " +
-                                              who(k, pids_[k]) + "): did a task fork without exec?"};
-                    }
-                    arrived[i] = true;
+                // the cursor hands out each batch once: a second one (from the
+                // same pid: the pid check has not seen a copy) cannot be the worker's
+                if (head.count > 0 && head.first < n_ && seen[head.first]) {
+                    failure = Failure{k, head.first,
+                                      "task " + std::to_string(head.first) + " reported twice (the second time by " +
+                                          who(k, pids_[k]) + "): did a task fork without exec?"};
+                    break;
                 }
-                if (failure) break;
+                if (head.first < n_) seen[head.first] = true;
                 on_batch(head.first, head.count, body, head.bytes);
                 received += head.count;
                 if (progress != nullptr) progress->done(head.count);
@@ -503,14 +503,12 @@ void ProcessMap::collect(const BatchSink& on_batch, Progress* progress) {
         }
     }
     if (!failure && received != n_) {
-        // every worker ended with its end record, yet a task is missing: a
-        // process that is not a worker took it from the cursor
-        std::size_t missing = 0;
-        while (missing < n_ && arrived[missing]) ++missing;
+        // every worker ended with its end record, yet tasks are missing: a
+        // process that is not a worker took them from the cursor
         failure = Failure{0, std::nullopt,
                           "the workers ended but only " + std::to_string(received) + " of " + std::to_string(n_) +
-                              " results arrived (task " + std::to_string(missing) +
-                              " was taken by a copy of a worker: did a task fork without exec?)"};
+                              " results arrived (the others were taken by a copy of a worker: did a task fork "
+                              "without exec?)"};
     }
     if (failure) {
         static_cast<SharedLine*>(page_)[0].value.store(n_);  // cancel: nobody takes another batch
