@@ -4,14 +4,16 @@
 // replaced files give clear errors with no child and no IPC object left; the
 // page cache can be dropped; scratch files go away, on SIGTERM too.
 #include <doctest/doctest.h>
+#include <fcntl.h>        // open
 #include <linux/magic.h>  // TMPFS_MAGIC
-#include <signal.h>       // raise
+#include <signal.h>       // raise, kill
+#include <sys/stat.h>     // mkfifo
 #include <sys/vfs.h>      // statfs
 #include <sys/wait.h>     // waitpid
 #include <unistd.h>       // fork, truncate, getpid
 
 #include <algorithm>   // std::count, std::equal
-#include <chrono>      // std::chrono::seconds
+#include <chrono>      // std::chrono
 #include <cstdio>      // std::FILE
 #include <cstdlib>     // mkdtemp
 #include <filesystem>  // std::filesystem
@@ -190,6 +192,30 @@ TEST_CASE("chunked file: a missing or truncated file is refused with a message t
     CHECK(error_of([&] { corelab::open_data_file(path); }).find("bytes more") != std::string::npos);
     CHECK(error_of([&] { corelab::open_data_file(dir.path.string()); }).find("not a regular file") !=
           std::string::npos);
+}
+
+TEST_CASE("chunked file: a FIFO named as a data file is refused at once, not waited on" * doctest::timeout(30)) {
+    TempDir dir;
+    const std::string path = dir.file("fifo");
+    REQUIRE(::mkfifo(path.c_str(), 0600) == 0);
+    // a writer that comes after 3 s: without it a reader that opens the FIFO
+    // would wait for ever (O_RDWR gives a waiting reader its writer at once)
+    const pid_t writer = ::fork();
+    REQUIRE(writer >= 0);
+    if (writer == 0) {
+        ::sleep(3);
+        const int fd = ::open(path.c_str(), O_RDWR | O_NONBLOCK);
+        ::_exit(fd >= 0 ? 0 : 1);
+    }
+    const auto start = std::chrono::steady_clock::now();
+    const std::string e = error_of([&] { corelab::open_data_file(path); });
+    const double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    ::kill(writer, SIGKILL);
+    REQUIRE(::waitpid(writer, nullptr, 0) == writer);
+    CHECK(e.find(path + " is a FIFO") != std::string::npos);
+    CHECK(e.find("not a regular file") != std::string::npos);
+    CHECK(took < 1.0);
+    check_clean();
 }
 
 TEST_CASE("chunked file: a foreign file is refused by its magic and its version and element type") {

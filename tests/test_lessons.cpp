@@ -2,11 +2,12 @@
 // answers to bad command lines (exit 2 with a usage line, or 1 with a message;
 // never a signal, never a hang).
 #include <doctest/doctest.h>
+#include <fcntl.h>     // open
 #include <signal.h>    // kill, killpg
-#include <sys/stat.h>  // chmod
+#include <sys/stat.h>  // chmod, mkfifo
 #include <unistd.h>    // geteuid
 
-#include <algorithm>   // std::sort
+#include <algorithm>   // std::max, std::sort
 #include <chrono>      // std::chrono::seconds
 #include <cmath>       // std::abs
 #include <cstdlib>     // std::strtod, mkdtemp
@@ -14,6 +15,7 @@
 #include <fstream>     // std::ifstream, std::ofstream
 #include <iterator>    // std::istreambuf_iterator
 #include <limits>      // std::numeric_limits
+#include <regex>       // std::regex
 #include <string>      // std::string
 #include <thread>      // std::this_thread::sleep_for
 #include <vector>      // std::vector
@@ -93,8 +95,13 @@ TEST_CASE("lessons: bad command lines exit 2 with a usage line and impossible si
                              "06_parallel_for", "07_chunked_file"}) {
         const std::string exe = corelab::test::lesson(name);
         CAPTURE(name);
-        for (std::vector<std::string> args : std::vector<std::vector<std::string>>{
-                 {"--n", "0"}, {"--n", "-5"}, {"--n", "abc"}, {"--unknown"}, {"--format", "xml"}, {"--repeat"}}) {
+        for (std::vector<std::string> args : std::vector<std::vector<std::string>>{{"--n", "0"},
+                                                                                   {"--n", "-5"},
+                                                                                   {"--n", "abc"},
+                                                                                   {"--unknown"},
+                                                                                   {"--format", "xml"},
+                                                                                   {"--repeat"},
+                                                                                   {"--n", "1", "000", "000"}}) {
             args.insert(args.begin(), exe);
             const Outcome o = run(args);
             CAPTURE(args[1]);
@@ -107,12 +114,16 @@ TEST_CASE("lessons: bad command lines exit 2 with a usage line and impossible si
         CHECK(h.exit_code == 0);
         CHECK(h.out.find("usage: ") != std::string::npos);
     }
-    // 10^13 doubles: 80 TB. A clear runtime error, not a crash.
-    const Outcome big = run({corelab::test::lesson("02_serial_mean"), "--n", "10000000000000"});
-    CHECK(big.exit_code == 1);
-    CHECK(big.signal == 0);
-    CHECK(big.err.find("error: ") == 0);
-    CHECK(big.err.find("use a smaller --n") != std::string::npos);
+    // 10^13 doubles: 80 TB. A clear runtime error with a size that fits, before anything is made.
+    for (const char* name : {"02_serial_mean", "03_two_process_mean", "04_two_thread_mean", "05_caching"}) {
+        CAPTURE(name);
+        const Outcome big = run({corelab::test::lesson(name), "--n", "10000000000000"});
+        CHECK(big.exit_code == 1);
+        CHECK(big.signal == 0);
+        CHECK(big.err.find("error: lesson " + std::string(name, 2) + " at n = 10000000000000 (") == 0);
+        CHECK(big.err.find("GB of memory at once") != std::string::npos);
+        CHECK(big.err.find("use a smaller --n (--n ") != std::string::npos);
+    }
 }
 
 TEST_CASE("lesson 01: csv rows count what the library reads" * doctest::timeout(60)) {
@@ -180,6 +191,35 @@ TEST_CASE("lesson 03: every worker count from 1 to 16 gives the serial mean" * d
     }
     const Outcome bad = run({corelab::test::lesson("03_two_process_mean"), "--workers", "17"});
     CHECK(bad.exit_code == 2);
+}
+
+TEST_CASE("lesson 03: a size whose peak does not fit in memory is refused before anything is allocated" *
+          doctest::timeout(120)) {
+    // The data alone fits (8 bytes a number); with the queues' copy and the
+    // children's copies the lesson would hold 24 bytes a number at once.
+    const std::size_t available = corelab::available_memory();
+    REQUIRE(available > 0);
+    const std::size_t n = std::max<std::size_t>(1'000'000'000, available / 20 + 1);
+    const Outcome o = run({corelab::test::lesson("03_two_process_mean"), "--n", std::to_string(n), "--repeat", "1"},
+                          std::chrono::seconds(60));
+    CAPTURE(o.err);
+    MESSAGE("lesson 03 --n " << n << ": exit " << o.exit_code << " after " << o.seconds << " s, peak RSS "
+                             << o.max_rss_kb / 1024 << " MB");
+    CHECK(o.exit_code == 1);
+    CHECK(o.signal == 0);
+    CHECK(o.err.find("error: ") == 0);
+    const std::regex figures("needs ([0-9.]+) GB of memory at once.* ([0-9.]+) GB is available");
+    std::smatch m;
+    REQUIRE(std::regex_search(o.err, m, figures));
+    CHECK(std::strtod(m[1].str().c_str(), nullptr) ==
+          doctest::Approx(24.0 * static_cast<double>(n) / 1e9).epsilon(0.01));
+    const std::regex advice("use a smaller --n \\(--n ([0-9]+) fits\\)");
+    REQUIRE(std::regex_search(o.err, m, advice));
+    const double fits = std::strtod(m[1].str().c_str(), nullptr);
+    CHECK(fits < static_cast<double>(n));
+    CHECK(fits * 24.0 <= static_cast<double>(available) * 1.05);
+    CHECK(o.seconds < 5.0);            // refused at once, not after making 8 bytes a number
+    CHECK(o.max_rss_kb < 512 * 1024);  // and nothing large was allocated
 }
 
 namespace {
@@ -587,8 +627,12 @@ TEST_CASE("lesson 06: --jobs runs one configuration and prints joblib's progress
          {"21.7 s", "11.0 s", "19.1 s", "7.6 s", "speed-up against serial_loop by n_jobs", "optimiser"}) {
         CHECK_MESSAGE(table.out.find(s) != std::string::npos, "missing: " << s);
     }
-    for (std::vector<std::string> args : std::vector<std::vector<std::string>>{
-             {"--jobs", "0"}, {"--jobs", "two"}, {"--backend", "gpu"}, {"--batch-size", "0"}, {"--tasks", "0"}}) {
+    for (std::vector<std::string> args : std::vector<std::vector<std::string>>{{"--jobs", "0"},
+                                                                               {"--jobs", "two"},
+                                                                               {"--backend", "gpu"},
+                                                                               {"--batch-size", "0"},
+                                                                               {"--tasks", "0"},
+                                                                               {"--loop-size", "99999999999"}}) {
         args.insert(args.begin(), exe);
         const Outcome bad = run(args);
         CAPTURE(args[1]);
@@ -598,8 +642,74 @@ TEST_CASE("lesson 06: --jobs runs one configuration and prints joblib's progress
     }
 }
 
+TEST_CASE("lesson 06: a loop size that would run for hours and more tasks than memory holds are refused at once" *
+          doctest::timeout(60)) {
+    const std::string exe = corelab::test::lesson("06_parallel_for");
+    const Outcome slow = run({exe, "--loop-size", "99999999999"});
+    CHECK(slow.exit_code == 2);
+    CHECK(slow.err.find("--loop-size must be at most 100000") != std::string::npos);
+    CHECK(slow.seconds < 5.0);
+    const Outcome many = run({exe, "--tasks", "1000000000000", "--loop-size", "1"});
+    CAPTURE(many.err);
+    CHECK(many.exit_code == 1);
+    CHECK(many.signal == 0);
+    CHECK(many.err.find("error: ") == 0);
+    CHECK(many.err.find("use a smaller --tasks (--tasks ") != std::string::npos);
+    CHECK(many.err.find("--n") == std::string::npos);  // lesson 06 has no use for --n
+    CHECK(many.seconds < 5.0);
+}
+
+TEST_CASE("course: a lesson or exercise number too long for bash arithmetic is refused, never wrapped" *
+          doctest::timeout(60)) {
+    // 2^64 + 2: bash arithmetic wraps it to 2
+    const Outcome lesson = run({"/bin/bash", CORELAB_COURSE, "lesson", "18446744073709551618"});
+    CHECK(lesson.exit_code == 2);
+    CHECK(lesson.err.find("there is no lesson 18446744073709551618") != std::string::npos);
+    CHECK(lesson.err.find("==> ") == std::string::npos);  // refused before anything is installed or built
+    const Outcome hint = run({"/bin/bash", CORELAB_COURSE, "hint", "18446744073709551618.1"});
+    CHECK(hint.exit_code != 0);
+    CHECK(hint.out.find("## Hints") == std::string::npos);  // not exercise 02.1's
+    CHECK(hint.err.find("there is no exercise 18446744073709551618.1") != std::string::npos);
+    const Outcome padded = run({"/bin/bash", CORELAB_COURSE, "hint", "0002.01"});  // leading zeros still read
+    CHECK(padded.exit_code == 0);
+    CHECK(padded.out.find("## Hints") == 0);
+}
+
 #ifdef CORELAB_MPIEXEC
 namespace {
+
+// ./course's run_mpi_lesson, as `./course lesson 8 ARGS` calls it, on the
+// lesson built here: the script is sourced (its verb `help`, printed to
+// /dev/null) with its ROOT pointed at a directory whose build/release holds
+// this build's lesson 08. Removed at the end.
+struct CourseRoot {
+    std::filesystem::path path;
+    CourseRoot() {
+        std::string t = (std::filesystem::temp_directory_path() / "corelab-course-XXXXXX").string();
+        REQUIRE(::mkdtemp(t.data()) != nullptr);
+        path = t;
+        std::filesystem::create_directories(path / "build" / "release");
+        std::filesystem::create_symlink(corelab::test::lesson("08_mpi_mean"),
+                                        path / "build" / "release" / "lesson08_mpi_mean");
+    }
+    ~CourseRoot() {
+        std::error_code ec;
+        std::filesystem::remove_all(path, ec);
+    }
+    std::vector<std::string> lesson8(const std::vector<std::string>& args) const {
+        std::vector<std::string> argv{"/usr/bin/env",
+                                      "OMPI_MCA_mca_base_component_disable_dlclose=1",
+                                      "LSAN_OPTIONS=" CORELAB_MPI_LSAN_OPTIONS,
+                                      "/bin/bash",
+                                      "-c",
+                                      "root=\"$1\"; shift; args=(\"$@\"); set -- help; . \"$0\" >/dev/null; "
+                                      "ROOT=\"$root\"; run_mpi_lesson 08_mpi_mean \"${args[@]}\"",
+                                      CORELAB_COURSE,
+                                      path.string()};
+        argv.insert(argv.end(), args.begin(), args.end());
+        return argv;
+    }
+};
 
 // mpiexec with the flags ./course uses (root in a container, more ranks than
 // cores) and, under ASan, Open MPI's own leaks suppressed (tests/mpi.lsan.supp).
@@ -737,6 +847,67 @@ TEST_CASE("lesson 08: a rank killed mid-run or Ctrl-C ends the whole run and lea
         }
     }
 }
+TEST_CASE("lesson 08: ./course lesson 8 ends with status 130 on Ctrl-C and refuses a rank count that wraps" *
+          doctest::timeout(180)) {
+    const CourseRoot root;
+    const Outcome wrapped = run(root.lesson8({"--ranks", "18446744073709551618", "--n", "1000"}));  // 2^64 + 2
+    CHECK(wrapped.exit_code == 2);
+    CHECK(wrapped.err.find("--ranks takes a number of ranks from 1 to 256") != std::string::npos);
+
+    const pid_t course = corelab::test::start_in_own_group(root.lesson8({"--n", "20000000", "--repeat", "100"}));
+    std::vector<pid_t> ranks;
+    REQUIRE(corelab::test::eventually(
+        [&] {
+            const auto mpirun = corelab::test::live_children_of(course);
+            return mpirun.size() == 1 && (ranks = corelab::test::live_children_of(mpirun[0])).size() == 2;
+        },
+        std::chrono::seconds(60)));
+    std::this_thread::sleep_for(std::chrono::milliseconds(1500));  // into the timed runs
+    ::killpg(course, SIGINT);                                      // what Ctrl-C does
+    const auto ended = corelab::test::wait_for(course, std::chrono::seconds(30));
+    if (!ended.ended) ::killpg(course, SIGKILL);
+    REQUIRE(ended.ended);
+    CAPTURE(ended.exit_code);
+    CHECK((ended.signal == SIGINT || ended.exit_code == 130));  // a shell shows 130 either way; mpirun says 1
+    for (const pid_t r : ranks) {
+        CHECK(corelab::test::eventually([&] { return !running(r); }, std::chrono::seconds(10)));
+        if (running(r)) ::kill(r, SIGKILL);
+    }
+}
+
+TEST_CASE("lesson 08: shares that fit one by one but not together on one machine are refused before any is made" *
+          doctest::timeout(120)) {
+    // each of 3 ranks would hold 0.4 of the available memory: 1.2 of it together
+    const std::size_t available = corelab::available_memory();
+    REQUIRE(available > 0);
+    const std::size_t n = available / 8 / 10 * 12;
+    const Outcome o = run(mpiexec(3, {"--n", std::to_string(n), "--repeat", "1"}), std::chrono::seconds(60));
+    CAPTURE(o.err);
+    MESSAGE("lesson 08 --n " << n << " on 3 ranks: exit " << o.exit_code << " after " << o.seconds << " s, peak RSS "
+                             << o.max_rss_kb / 1024 << " MB");
+    CHECK(o.exit_code == 1);
+    CHECK(o.err.find("error: every rank: lesson 08 at n = " + std::to_string(n) + " (the shares of the 3 ranks on ") ==
+          0);
+    CHECK(o.err.find("GB of memory at once") != std::string::npos);
+    CHECK(o.err.find("use a smaller --n (--n ") != std::string::npos);
+    CHECK(o.max_rss_kb < 1024 * 1024);  // no share was made
+}
+
+TEST_CASE("lesson 08: --file naming a FIFO is refused at once on every rank" * doctest::timeout(120)) {
+    LessonDir dir;
+    const std::string fifo = dir.path + "/fifo";
+    REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+    const Outcome o = run(mpiexec(2, {"--file", fifo, "--repeat", "1"}), std::chrono::seconds(60));
+    // a rank still waiting to open it (the fault) gets its writer, so nothing is left behind
+    if (const int fd = ::open(fifo.c_str(), O_RDWR | O_NONBLOCK); fd >= 0) ::close(fd);
+    CAPTURE(o.err);
+    MESSAGE("lesson 08 --file FIFO: exit " << o.exit_code << " after " << o.seconds << " s");
+    CHECK(!o.timed_out);
+    CHECK(o.exit_code == 1);
+    CHECK(o.err.find("error: every rank: " + fifo + " is a FIFO") != std::string::npos);
+    CHECK(o.seconds < 30.0);  // mpirun's start and end; the refusal itself is immediate
+}
+
 TEST_CASE("lesson 08: a file truncated mid-run stops every rank by MPI_Abort and leaves no rank" *
           doctest::timeout(180)) {
     LessonDir dir;

@@ -51,6 +51,7 @@ public:
             throw Error(text);
         }
     }
+    Fd(Fd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
     Fd(const Fd&) = delete;
     Fd& operator=(const Fd&) = delete;
     ~Fd() {
@@ -167,6 +168,28 @@ Partial read_by_mmap(int fd, const DataFile& file, const FileChunk& chunk) {
     return total;
 }
 
+const char* kind_of(mode_t mode) {
+    if (S_ISDIR(mode)) return "a directory";
+    if (S_ISFIFO(mode)) return "a FIFO (named pipe)";
+    if (S_ISCHR(mode)) return "a character device";
+    if (S_ISBLK(mode)) return "a block device";
+    if (S_ISSOCK(mode)) return "a socket";
+    return "not a file";
+}
+
+// Opens `path` for reading and checks that it is a regular file. O_NONBLOCK
+// first: opening a FIFO for reading would wait for a writer, for ever; a
+// regular file ignores the flag, which is then cleared anyway.
+Fd open_regular(const std::string& path) {
+    Fd fd(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC, "open");
+    const struct stat st = stat_of(fd.get(), path);
+    if (!S_ISREG(st.st_mode)) {
+        throw Error(path + " is " + kind_of(st.st_mode) + ", not a regular file, so not a corelab data file");
+    }
+    ::fcntl(fd.get(), F_SETFL, ::fcntl(fd.get(), F_GETFL) & ~O_NONBLOCK);
+    return fd;
+}
+
 }  // namespace
 
 DataFile write_data_file(const std::string& path, std::span<const double> data, const WriteProgress& progress) {
@@ -198,9 +221,8 @@ DataFile write_data_file(const std::string& path, std::span<const double> data, 
 }
 
 DataFile open_data_file(const std::string& path) {
-    Fd fd(path, O_RDONLY | O_CLOEXEC, "open");
+    const Fd fd = open_regular(path);
     const struct stat st = stat_of(fd.get(), path);
-    if (!S_ISREG(st.st_mode)) throw Error(path + " is not a regular file, so not a corelab data file");
     const auto size = static_cast<std::uint64_t>(st.st_size);
     Header h{};
     ssize_t r = 0;
@@ -274,7 +296,7 @@ std::vector<FileChunk> split(const DataFile& file, std::size_t parts) {
 }
 
 Partial read_chunk(const DataFile& file, const FileChunk& chunk, ReadMethod method, std::size_t read_block_bytes) {
-    Fd fd(file.path, O_RDONLY | O_CLOEXEC, "open");
+    const Fd fd = open_regular(file.path);  // a FIFO put in its place is refused, not waited on
     check_still_there(fd.get(), file, chunk);
     if (chunk.count == 0) return {};
     return method == ReadMethod::pread ? read_by_pread(fd.get(), file, chunk, read_block_bytes)

@@ -2,13 +2,16 @@
 #include "support/processes.hpp"
 
 #include <dirent.h>    // opendir
-#include <fcntl.h>     // open
+#include <fcntl.h>     // open, fcntl, F_SETPIPE_SZ
 #include <signal.h>    // kill
 #include <sys/wait.h>  // waitpid, waitid
-#include <unistd.h>    // fork, setpgid, execv
+#include <unistd.h>    // fork, setpgid, execv, dup, dup2, pipe2
 
 #include <cerrno>     // errno
+#include <cstdio>     // std::fflush
+#include <cstdlib>    // mkstemp
 #include <fstream>    // std::ifstream
+#include <iostream>   // std::cout
 #include <sstream>    // std::istringstream
 #include <stdexcept>  // std::runtime_error
 
@@ -171,6 +174,66 @@ pid_t unused_pids(pid_t from, pid_t length) {
         }
     }
     return 0;
+}
+
+CapturedStdout::CapturedStdout(Into into) : into_(into) {
+    std::cout.flush();
+    std::fflush(stdout);
+    int target = -1;
+    if (into == Into::pipe) {
+        int fds[2];
+        if (::pipe2(fds, O_CLOEXEC) != 0) throw std::runtime_error("pipe");
+        ::fcntl(fds[0], F_SETPIPE_SZ, 1 << 20);
+        read_ = fds[0];
+        target = fds[1];
+    } else {
+        std::string path = "/tmp/corelab-test-stdout-" + std::to_string(::getpid()) + "-XXXXXX";
+        target = ::mkstemp(path.data());
+        if (target < 0) throw std::runtime_error("mkstemp");
+        ::unlink(path.c_str());  // the file lives while it is open
+        read_ = ::dup(target);
+    }
+    saved_ = ::dup(1);
+    ::dup2(target, 1);
+    ::close(target);
+}
+
+CapturedStdout::~CapturedStdout() {
+    restore();
+    if (read_ >= 0) ::close(read_);
+}
+
+void CapturedStdout::restore() noexcept {
+    if (saved_ < 0) return;
+    std::cout.flush();
+    std::fflush(stdout);
+    ::dup2(saved_, 1);  // closes our copy of the pipe's write end
+    ::close(saved_);
+    saved_ = -1;
+}
+
+std::string CapturedStdout::text() {
+    restore();
+    std::string text;
+    char buf[65536];
+    if (into_ == Into::pipe) {
+        // every writer has ended, so all of it is in the pipe: read until it is empty
+        ::fcntl(read_, F_SETFL, ::fcntl(read_, F_GETFL) | O_NONBLOCK);
+        for (ssize_t r; (r = ::read(read_, buf, sizeof buf)) != 0;) {
+            if (r < 0 && errno == EINTR) continue;
+            if (r < 0) break;  // EAGAIN: empty (a leftover holder of the write end keeps it open)
+            text.append(buf, static_cast<std::size_t>(r));
+        }
+    } else {
+        for (;;) {
+            const ssize_t r = ::pread(read_, buf, sizeof buf, static_cast<off_t>(text.size()));
+            if (r < 0 && errno == EINTR) continue;
+            if (r < 0) throw std::runtime_error("pread");
+            if (r == 0) break;
+            text.append(buf, static_cast<std::size_t>(r));
+        }
+    }
+    return text;
 }
 
 }  // namespace corelab::test

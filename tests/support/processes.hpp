@@ -58,6 +58,28 @@ bool group_finished(pid_t group);
 /// unknown here); 0 when there is none below 4194304.
 pid_t unused_pids(pid_t from, pid_t length);
 
+/// While it lives, this process's standard output (fd 1, and so stdout and
+/// std::cout) goes into a pipe (room for 1 MB: writers never block on it) or
+/// into an unnamed temporary file, as it does when a program's output is
+/// piped or redirected. text() puts fd 1 back and returns every byte that
+/// arrived. Forked children inherit the redirection.
+class CapturedStdout {
+public:
+    enum class Into { pipe, file };
+    explicit CapturedStdout(Into into);
+    CapturedStdout(const CapturedStdout&) = delete;
+    CapturedStdout& operator=(const CapturedStdout&) = delete;
+    ~CapturedStdout();
+    /// Flushes stdout, restores fd 1 and returns what was written meanwhile.
+    std::string text();
+
+private:
+    void restore() noexcept;
+    Into into_;
+    int saved_ = -1;  // the real fd 1
+    int read_ = -1;   // the pipe's read end, or the file
+};
+
 /// Polls `condition` every millisecond for at most `timeout`; its last value.
 template <class C>
 bool eventually(C condition, std::chrono::milliseconds timeout);

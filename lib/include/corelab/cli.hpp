@@ -2,9 +2,11 @@
 //
 // Concept: a lesson is a program a student runs with other sizes. Every lesson
 // takes --help, --n, --seed, --repeat, --format table|csv (and --workers where
-// it has workers), parsed with Boost.Program_options. A bad command line prints
-// the problem and a usage line and exits 2; a runtime error prints
-// `error: <message>` and exits 1; never a core dump. Used by every lesson.
+// it has workers), parsed with Boost.Program_options. A bad command line (a
+// word that follows no option included) prints the problem and a usage line
+// and exits 2; a runtime error prints `error: <message>` and exits 1; never a
+// core dump. The library's messages state facts; the advice that names a
+// lesson's flag is added here. Used by every lesson.
 #pragma once
 
 #include <boost/program_options.hpp>  // options_description, variables_map
@@ -14,8 +16,9 @@
 #include <optional>                   // std::optional
 #include <string>                     // std::string
 
-#include "corelab/error.hpp"   // Error
-#include "corelab/report.hpp"  // Format
+#include "corelab/dataset.hpp"  // Footprint, check_peak_memory
+#include "corelab/error.hpp"    // Error
+#include "corelab/report.hpp"   // Format
 
 namespace corelab {
 
@@ -67,6 +70,12 @@ private:
 /// exit statuses: 0 done (or --help), 2 bad command line, 1 runtime error.
 int run_lesson(int argc, const char* const* argv, const Cli& cli,
                const std::function<void(const LessonOptions&)>& body);
+
+/// Checks, before a lesson allocates anything, that its peak for `count`
+/// (the value of its `--<option>`, e.g. "n" or "tasks") fits in memory at
+/// once (see check_peak_memory). Throws corelab::Error with the library's
+/// figures and the flag's advice: "...: use a smaller --n (--n 900000000 fits)".
+void check_lesson_memory(const char* option, std::uint64_t count, const Footprint& footprint, const std::string& what);
 
 /// Parses a whole positive count such as "100000000" or "100_000_000".
 /// Throws UsageError naming `option` when it is not one.

@@ -14,14 +14,15 @@
 #include <sys/wait.h>     // waitpid
 #include <unistd.h>       // getpid, unlink, fork, getppid, _exit
 
-#include <atomic>   // std::atomic
-#include <cerrno>   // errno
-#include <chrono>   // std::chrono::milliseconds
-#include <cstdio>   // std::snprintf
-#include <cstring>  // std::strcmp, std::strerror
-#include <mutex>    // std::once_flag
-#include <random>   // std::random_device
-#include <thread>   // std::this_thread::sleep_for
+#include <atomic>    // std::atomic
+#include <cerrno>    // errno
+#include <chrono>    // std::chrono::milliseconds
+#include <cstdio>    // std::snprintf, std::fflush
+#include <cstring>   // std::strcmp, std::strerror
+#include <iostream>  // std::cout, std::cerr, std::clog (flushed before a fork)
+#include <mutex>     // std::once_flag
+#include <random>    // std::random_device
+#include <thread>    // std::this_thread::sleep_for
 
 #include "corelab/error.hpp"  // Error
 
@@ -352,7 +353,18 @@ void track_child(pid_t child) {
     }
 }
 
+void flush_stdio() noexcept {
+    try {
+        std::cout.flush();  // their own buffers, where sync_with_stdio(false) gave them one
+        std::cerr.flush();
+        std::clog.flush();
+    } catch (...) {  // a stream set to throw on failure: what stdio holds still goes out
+    }
+    std::fflush(nullptr);  // every FILE: stdout, stderr and those the program opened
+}
+
 pid_t fork_worker_child(unsigned worker, const std::string& advice) {
+    flush_stdio();
     const pid_t parent = ::getpid();
     // Hold SIGINT/SIGTERM until the child is tracked, so the cleanup handler
     // never misses a child it must stop.

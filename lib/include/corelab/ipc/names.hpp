@@ -153,12 +153,19 @@ void track_child(pid_t child);
 /// Stops tracking a child (it has been reaped).
 void untrack_child(pid_t child) noexcept;
 
-/// Forks one worker child the way every corelab worker is forked: SIGINT and
-/// SIGTERM are held until the child is tracked (so the cleanup handler never
-/// misses it); the child dies with its parent (PR_SET_PDEATHSIG), ignores
-/// SIGINT (the parent stops it) and keeps SIGTERM's default. Returns 0 in the
-/// child and the child's pid, already tracked, in the parent. Throws
-/// corelab::Error naming `worker` and ending with `advice` when fork fails.
+/// Writes out what stdio (every FILE) and std::cout, std::cerr and std::clog
+/// still buffer. A worker calls it before its `_exit`, which flushes
+/// nothing; fork_worker_child calls it before forking, or every child would
+/// write its copy of the parent's unwritten text again.
+void flush_stdio() noexcept;
+
+/// Forks one worker child the way every corelab worker is forked: stdio is
+/// flushed first (flush_stdio); SIGINT and SIGTERM are held until the child
+/// is tracked (so the cleanup handler never misses it); the child dies with
+/// its parent (PR_SET_PDEATHSIG), ignores SIGINT (the parent stops it) and
+/// keeps SIGTERM's default. Returns 0 in the child and the child's pid,
+/// already tracked, in the parent. Throws corelab::Error naming `worker` and
+/// ending with `advice` when fork fails.
 pid_t fork_worker_child(unsigned worker, const std::string& advice);
 
 /// SIGKILLs every child of `pids` not yet `reaped` (pid <= 0: never started),
