@@ -5,7 +5,7 @@
 // progress lines follow joblib's format and schedule.
 #include <doctest/doctest.h>
 #include <signal.h>  // raise, SIGKILL
-#include <unistd.h>  // getpid
+#include <unistd.h>  // getpid, _exit
 
 #include <atomic>     // std::atomic
 #include <chrono>     // std::chrono
@@ -183,6 +183,18 @@ TEST_CASE("parallel: a task that calls abort is reported with its worker and SIG
     CHECK(e.task() == 13);
     CHECK(std::regex_search(std::string(e.what()),
                             std::regex("^worker [01] \\(pid [0-9]+\\) was killed by SIGABRT while running task 13$")));
+    check_clean();
+}
+
+TEST_CASE("parallel: a task that ends its worker with status 0 is named, not lost" * doctest::timeout(60)) {
+    const auto e = task_failure({.n_jobs = 2, .backend = Backend::processes, .batch_size = 1}, 20, [](std::size_t i) {
+        if (i == 7) ::_exit(0);  // a stray exit(0) in a task, without the atexit handlers of the test program
+        return i;
+    });
+    CHECK(e.task() == 7);
+    CHECK(std::regex_search(std::string(e.what()),
+                            std::regex("^worker [01] \\(pid [0-9]+\\) exited with status 0 while running task 7, "
+                                       "before sending its results")));
     check_clean();
 }
 

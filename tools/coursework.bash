@@ -944,7 +944,7 @@ grade_submission() {
         max_score="$(awk -v a="$max_score" -v b="$max" 'BEGIN { print a + b }')"
         counts+="$status"$'\n'
         rows+="$(csv_field "$name"),$id,$(csv_field "$status"),$points,$max,$(csv_field "$message"),$seconds"$'\n'
-        output="$status$([[ -n "$message" ]] && echo ": $message")"
+        output="$status${message:+: $message}"
         [[ -n "$warnings" ]] && output+=$'\n\n'"warnings:"$'\n'"$(head -n 20 <<<"$warnings")"
         if [[ -f "$check_log" ]]; then
             output+=$'\n\n'"checker output:"$'\n'"$(head -c 6000 "$check_log")"
@@ -964,7 +964,10 @@ grade_submission() {
     seconds_all="$(seconds_since "$start")"
     summary="Graded by ./course grade with the course's own checkers: only exercises/**/student.cpp of the submission is used."
     [[ -n "$refused" ]] && summary+=$'\n'"The submission was refused: $refused"
-    [[ "$ignored" -gt 0 ]] && summary+=$'\n'"Ignored ($ignored): $(head -n 50 "$dir/ignored.txt" | cut -c1-200 | paste -sd ';' | sed 's/;/; /g')$([[ $ignored -gt 50 ]] && echo "; ...")"
+    if [[ "$ignored" -gt 0 ]]; then
+        summary+=$'\n'"Ignored ($ignored): $(head -n 50 "$dir/ignored.txt" | cut -c1-200 | paste -sd ';' | sed 's/;/; /g')"
+        [[ $ignored -le 50 ]] || summary+="; ..."
+    fi
     {
         printf '{\n  "score": %s,\n  "max_score": %s,\n  "execution_time": %s,\n' "$score" "$max_score" "${seconds_all%.*}"
         printf '  "output": %s,\n  "visibility": "visible",\n  "stdout_visibility": "hidden",\n  "tests": [\n' "$(json_string "$summary")"

@@ -384,6 +384,10 @@ void ProcessMap::collect(const BatchSink& on_batch, Progress* progress) {
                 failure = Failure{k, task,
                                   who(k, pids_[k]) + " exited with status " + std::to_string(WEXITSTATUS(status)) +
                                       doing + (WEXITSTATUS(status) == 70 ? " (it could not send its results)" : "")};
+            } else if (task) {  // status 0 in the middle of a task: the task ended the process (exit(0))
+                failure = Failure{k, task,
+                                  who(k, pids_[k]) + " exited with status 0" + doing +
+                                      ", before sending its results: does the task call exit()?"};
             }
         }
         if (failure) break;
