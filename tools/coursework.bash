@@ -79,11 +79,11 @@ exercise_id() {
     echo "${lesson%%_*}.${name%%_*}"
 }
 
+# Every exercise folder, in course order (select_exercises picks some).
 exercise_dirs() {
-    local lesson="${1:-}" d
+    local d
     for d in exercises/[0-9][0-9]_*/[0-9]*_*/; do
-        [[ -f "$d/student.cpp" ]] || continue
-        if [[ -z "$lesson" || "$d" == exercises/"$lesson"_* ]]; then echo "${d%/}"; fi
+        [[ -f "$d/student.cpp" ]] && echo "${d%/}"
     done
     return 0
 }
@@ -131,7 +131,8 @@ select_exercises() {
         else
             usage_error "'$a' is neither a lesson number (3) nor an exercise id (03.2)"
         fi
-        [[ $found -eq 1 ]] || usage_error "there is no exercise '$a' (exercises: $(while read -r d; do printf '%s ' "$(exercise_id "$d")"; done <<<"$all"))"
+        [[ $found -eq 1 ]] ||
+            usage_error "there is no exercise '$a' (exercises: $(while read -r d; do exercise_id "$d"; done <<<"$all" | paste -sd ' '))"
     done
     # course order, each once
     while read -r d; do
@@ -184,7 +185,8 @@ build_message() {
     line="${line#/usr/bin/ld: }"
     for p in "$@" "$ROOT/"; do line="${line//"$p"/}"; done
     # the linker names the object file: the student's source is what counts
-    line="$(sed -E 's#[^ :]*CMakeFiles/[^ :]*/(student\.cpp)\.o#\1#g; s#[^ :]*/student\.o#student.cpp#g' <<<"$line")"
+    line="$(sed -E 's#[^ :]*CMakeFiles/[^ :]*/(student\.cpp)\.o#\1#g; s#[^ :]*/student\.o#student.cpp#g
+        s#(\.\./)+(exercises|lib)/#\2/#g' <<<"$line")"
     echo "$line"
 }
 
@@ -205,7 +207,7 @@ sanitizer_finding() {
     line="${line#SUMMARY: }"
     line="$(sed -E 's/^==[0-9]+==//' <<<"$line")"
     for p in "$@" "$ROOT/"; do line="${line//"$p"/}"; done
-    echo "$line"
+    sed -E 's#(\.\./)+(exercises|lib)/#\2/#g' <<<"$line"  # paths relative to a build folder (ccache's base_dir)
 }
 
 # ------------------------------------------------------------------ verdicts
@@ -296,7 +298,7 @@ check_exercises() {
     local p
     for p in "${presets[@]}"; do prepare_exercise_build "$p" >&2; done
 
-    local d id target preset logs build_log check_log warnings status message seconds done=0 total=0
+    local d id target preset logs build_log check_log warnings status message seconds n_done=0 total=0
     local ids=() statuses=() messages=() times=() warns=()
     [[ "$format" == table ]] && printf '\n%-9s %-15s %8s  %s\n' exercise status seconds message
     while read -r d; do
@@ -337,20 +339,20 @@ check_exercises() {
             fi
         fi
         [[ -f "$logs/$id.warnings" ]] && warnings="$(cat "$logs/$id.warnings")"
-        [[ "$status" == done ]] && done=$((done + 1))
+        [[ "$status" == "done" ]] && n_done=$((n_done + 1))
         ids+=("$id") statuses+=("$status") messages+=("$message") times+=("$seconds") warns+=("$warnings")
         if [[ "$format" == table ]]; then
             printf '%-9s %-15s %8s  %s\n' "$id" "$status" "$seconds" "${message:0:200}"
             if [[ -n "$warnings" ]]; then
                 printf '%35s%s\n' "" "warning: $(head -n1 <<<"$warnings" | sed 's/: warning: /: /')$([[ $(wc -l <<<"$warnings") -gt 1 ]] && echo " (and $(($(wc -l <<<"$warnings") - 1)) more)")"
             fi
-            [[ "$status" == done ]] || printf '%35s%s\n' "" "hint: ./course hint $id   (log: $logs/$id.*.log)"
+            [[ "$status" == "done" ]] || printf '%35s%s\n' "" "hint: ./course hint $id   (log: $logs/$id.*.log)"
         fi
     done <<<"$dirs"
 
     local i n=${#ids[@]}
     case "$format" in
-        table) printf '\n%d of %d exercises done\n' "$done" "$total" ;;
+        table) printf '\n%d of %d exercises done\n' "$n_done" "$total" ;;
         csv)
             echo "id,status,message,seconds,warnings"
             for ((i = 0; i < n; i++)); do
@@ -368,7 +370,7 @@ check_exercises() {
             echo "]"
             ;;
     esac
-    [[ $done -eq $total ]]
+    [[ $n_done -eq $total ]]
 }
 
 # -------------------------------------------------------------- ./course hint
@@ -834,7 +836,12 @@ grade_check_archive() {
     bad="$(grep -m1 -F '\' <<<"$names" || true)"
     [[ -z "$bad" ]] || { echo "the archive has a member with an unusual name: $bad"; return 1; }
     bad="$(grep -m1 -v -E '^[-d]' <<<"$types" || true)"
-    [[ -z "$bad" ]] || { echo "the archive has a member that is not a file or a folder (a link or a device): $bad"; return 1; }
+    if [[ -n "$bad" ]]; then  # its name: what follows the mode, owner, size, date and time (tar), or more (zip)
+        bad="$(awk -v zip="$([[ "$archive" == *.[zZ][iI][pP] ]] && echo 1)" \
+            '{ n = zip ? 8 : 5; for (i = 1; i <= n; i++) $i = ""; sub(/^ +/, ""); print }' <<<"$bad")"
+        echo "the archive has a member that is not a file or a folder (a link or a device): $bad"
+        return 1
+    fi
 }
 
 # Unpacks a checked archive into the empty folder DEST.
@@ -939,7 +946,7 @@ grade_submission() {
             warnings="$(student_warnings "$build_log")"
         fi
         points=0
-        [[ "$status" == done ]] && points="$max"
+        [[ "$status" == "done" ]] && points="$max"
         score="$(awk -v a="$score" -v b="$points" 'BEGIN { print a + b }')"
         max_score="$(awk -v a="$max_score" -v b="$max" 'BEGIN { print a + b }')"
         counts+="$status"$'\n'
@@ -954,7 +961,7 @@ grade_submission() {
         fi
         tests+=("$(printf '    {"name": %s, "number": %s, "score": %s, "max_score": %s, "status": "%s", "output": %s, "visibility": "visible"}' \
             "$(json_string "$title")" "$(json_string "$id")" "$points" "$max" \
-            "$([[ "$status" == done ]] && echo passed || echo failed)" "$(json_string "$output")")")
+            "$([[ "$status" == "done" ]] && echo passed || echo failed)" "$(json_string "$output")")")
     done
     printf '%s' "$rows" >"$GRADE_WORK/rows.$i"
 
@@ -1014,13 +1021,13 @@ grade_build() {
 
 # The table on the terminal: one row per submission.
 grade_summary() {
-    local n="$1" total="$2" jobs="$3" i name score max done notyet nobuild timedout crashed notsent refused secs ignored
-    printf '\n%-24s %9s %5s %8s %9s %6s %8s %9s %8s %8s\n' submission score done "not yet" "no build" "timed" crashed "not sent" ignored seconds
+    local n="$1" total="$2" jobs="$3" i name score max ndone notyet nobuild timedout crashed notsent refused secs ignored
+    printf '\n%-24s %9s %5s %8s %9s %6s %8s %9s %8s %8s\n' submission score "done" "not yet" "no build" "timed" crashed "not sent" ignored seconds
     for ((i = 0; i < n; i++)); do
         [[ -f "$GRADE_WORK/summary.$i" ]] || continue
-        IFS=$'\t' read -r name score max done notyet nobuild timedout crashed notsent refused secs ignored <"$GRADE_WORK/summary.$i"
+        IFS=$'\t' read -r name score max ndone notyet nobuild timedout crashed notsent refused secs ignored <"$GRADE_WORK/summary.$i"
         [[ "$refused" -gt 0 ]] && notsent="refused"
-        printf '%-24s %9s %5s %8s %9s %6s %8s %9s %8s %8s\n' "${name:0:24}" "$score/$max" "$done" "$notyet" "$nobuild" \
+        printf '%-24s %9s %5s %8s %9s %6s %8s %9s %8s %8s\n' "${name:0:24}" "$score/$max" "$ndone" "$notyet" "$nobuild" \
             "$timedout" "$crashed" "$notsent" "$ignored" "$secs"
     done
     printf '\ngraded %d submission(s) in %s s, %d at a time: %s s per submission\n' "$n" "$total" "$jobs" \

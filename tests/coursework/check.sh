@@ -57,7 +57,7 @@ expect() {  # expect STATUS MESSAGE-PART
     IFS=$'\t' read -r _ status message <<<"$RECORD"
     [[ "$status" == "$1" ]] || fail "expected '$1', got '$status': $message"
     [[ "$message" == *"$2"* ]] || fail "expected a message with '$2', got: $message"
-    if [[ "$1" == done ]]; then [[ $RC -eq 0 ]] || fail "done, but exit status $RC"; else [[ $RC -eq 1 ]] || fail "exit status $RC, not 1"; fi
+    if [[ "$1" == "done" ]]; then [[ $RC -eq 0 ]] || fail "done, but exit status $RC"; else [[ $RC -eq 1 ]] || fail "exit status $RC, not 1"; fi
 }
 
 note "03.1: std::exit(0) in the student's function"
@@ -124,7 +124,7 @@ CPP
 exit_in_task threads true | put $ex62/student.cpp
 check 06.2 --timeout 60
 IFS=$'\t' read -r _ status message <<<"$RECORD"
-[[ "$status" != done && $RC -eq 1 ]] || fail "an exit in a thread task reads as '$status'"
+[[ "$status" != "done" && $RC -eq 1 ]] || fail "an exit in a thread task reads as '$status'"
 [[ "$status" != "not yet" || "$message" == *"stopped before its checks finished"* ]] || fail "message: $message"
 
 note "06.2: std::exit(0) in a task on the process backend"
@@ -164,7 +164,7 @@ sed 's|^    // Each mean stands|    int unused = 0;\n&|' "$SRC/exercises/solutio
     put $ex31/student.cpp
 grep -q 'int unused' "$HANDOUT/$ex31/student.cpp" || fail "the test's edit of the solution did not apply"
 check 03.1
-expect done ""
+expect "done" ""
 has_text "$(cat "$tmp/out.json")" '"warnings": 1'
 RC=0
 (cd "$HANDOUT" && ./course check 3.1 2>/dev/null >"$tmp/table") || RC=$?

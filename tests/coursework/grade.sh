@@ -144,7 +144,7 @@ expect_rows() {  # expect_rows SUBMISSION STATUS [IDS]: each of IDS (default all
         want=1
         [[ "$id" == 03.1 ]] && want=2
         grep -qP "^$sub\t$id\t$status\t" <<<"$grades" || fail "$sub $id is not '$status': $(grep -P "^$sub\t$id\t" <<<"$grades")"
-        if [[ "$status" == done ]]; then
+        if [[ "$status" == "done" ]]; then
             grep -qP "^$sub\t$id\t$status\t$want/$want\t" <<<"$grades" || fail "$sub $id: points"
         else
             grep -qP "^$sub\t$id\t$status\t0/$want\t" <<<"$grades" || fail "$sub $id: points"
@@ -152,7 +152,7 @@ expect_rows() {  # expect_rows SUBMISSION STATUS [IDS]: each of IDS (default all
     done
 }
 others() { grep -vxF -f <(tr ' ' '\n' <<<"$1") <<<"$ids"; }
-expect_rows solutions done
+expect_rows solutions "done"
 expect_rows starters "not yet"
 expect_rows cheater "not yet" 03.1
 expect_rows cheater "not submitted" "$(others 03.1)"

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # tests/coursework/lib.sh — what the coursework tests share (sourced).
 # Each test gets SRC (this source tree) and WORK (its build folder); the
 # hand-out copy that coursework.handout builds is $WORK/handout.
@@ -41,4 +42,5 @@ processes_under() {
 }
 
 command -v python3 >/dev/null || skip "python3 is missing (the tests parse JSON and CSV with it)"
+# shellcheck disable=SC2034  # used by the tests that source this file
 HANDOUT="$WORK/handout"
