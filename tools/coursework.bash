@@ -774,11 +774,13 @@ sandbox_prefix() {
     local uid="$1" dir="$2" tmp="$3" nproc="$GRADE_NPROC"
     shift 3
     local envs=(PATH=/usr/local/bin:/usr/bin:/bin HOME="$dir" TMPDIR="$tmp" LC_ALL=C "$@")
-    if [[ "$GRADE_ISOLATION" == none ]]; then  # RLIMIT_NPROC counts all of this user's tasks
-        nproc=$(($(ps -L -u "$(id -u)" --no-headers 2>/dev/null | wc -l) + GRADE_NPROC))
+    local limits=(prlimit --as=$((GRADE_MEMORY_MB * 1048576)) --fsize=$((64 * 1048576)) --core=0 --nofile=1024)
+    if [[ "$GRADE_ISOLATION" != none ]]; then
+        limits+=(--nproc="$nproc")
+    elif command -v ps >/dev/null; then  # RLIMIT_NPROC counts all of this user's tasks
+        limits+=(--nproc=$(($(ps -L -u "$(id -u)" --no-headers | wc -l) + GRADE_NPROC)))
     fi
-    local limits=(prlimit --as=$((GRADE_MEMORY_MB * 1048576)) --nproc="$nproc" --fsize=$((64 * 1048576)) --core=0
-        --nofile=1024 --)
+    limits+=(--)
     local as_user=(setpriv --reuid="$uid" --regid="$uid" --clear-groups --inh-caps=-all --)
     case "$GRADE_ISOLATION" in
         namespaces)
@@ -862,7 +864,7 @@ grade_unpack() {
 # and GRADE_WORK/summary.I.
 grade_submission() {
     local i="$1" sub="$2" name="$3" out="$4" limit="$5"
-    trap '[[ -n "$CW_CHILD" ]] && kill -KILL -- "-$CW_CHILD" 2>/dev/null; exit 143' TERM
+    trap '[[ -n "$CW_CHILD" ]] && kill -KILL -- "-$CW_CHILD" 2>/dev/null; exit 143' TERM INT
     local dir="$out/$name" work="$GRADE_WORK/$i" uid=$((GRADE_UID_BASE + i % 512)) start refused="" files
     start="$(now_us)"
     rm -rf -- "$dir"
@@ -1014,8 +1016,11 @@ grade_build() {
     [[ $GRADE_MEMORY_MB -ge 2048 ]] || GRADE_MEMORY_MB=2048  # the compiler's own needs
     sandbox_prefix "$uid" "$ex" "$tmp"
     GRADE_MEMORY_MB="$memory"
-    { timeout -k 5 120 "${SANDBOX[@]}" bash -c "cd $(printf '%q' "$ROOT/build/release") && $compile && $link" \
-        >"$log" 2>&1 </dev/null || GRADE_BUILD_RC=$?; } 2>/dev/null
+    timeout -k 5 120 "${SANDBOX[@]}" bash -c "cd $(printf '%q' "$ROOT/build/release") && $compile && $link" \
+        >"$log" 2>&1 </dev/null &
+    CW_CHILD=$!
+    { wait "$CW_CHILD" || GRADE_BUILD_RC=$?; } 2>/dev/null
+    CW_CHILD=""
     sandbox_cleanup "$uid"
 }
 
