@@ -368,13 +368,28 @@ std::string format_time(double seconds) {
     return text;
 }
 
-// The writer's liveness lock (ipc/names.hpp) on the temporary directory
-// `name` it has just made in `fn_dir` (open as `dir`), held until after its
-// rename: a sweep removes only a temporary directory nobody holds.
-ipc::ObjectLock lock_temp_dir(int fn_dir, const std::string& name, int dir) {
-    ipc::ObjectLock lock = ipc::lock_as_owner(fn_dir, name, dir);
-    if (!lock) throw Error("another process removed the temporary directory before it was locked");
-    return lock;
+// Makes a new temporary directory in `fn_dir`, named in `tmp`, and takes the
+// writer's liveness lock (ipc/names.hpp) on it, held until after its rename:
+// a sweep removes only a temporary directory nobody holds.
+//
+// Between mkdirat and the lock the new directory is unlocked, and another
+// process's sweep may remove it (it cannot tell a writer that has not locked
+// yet from a dead one). The writer then sees it gone (openat fails, or
+// lock_as_owner finds another directory under the name) and makes a new one.
+Fd make_temp_dir(int fn_dir, std::string& tmp, ipc::ObjectLock& lock) {
+    for (int attempt = 0; attempt < 8; ++attempt) {
+        tmp = temp_name();
+        if (::mkdirat(fn_dir, tmp.c_str(), 0700) != 0) {
+            tmp.clear();
+            throw Error("cannot create a temporary directory: " + errno_text(errno));
+        }
+        Fd dir(::openat(fn_dir, tmp.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+        if (!dir.ok() && errno != ENOENT) throw Error("cannot open the temporary directory: " + errno_text(errno));
+        if (dir.ok()) lock = ipc::lock_as_owner(fn_dir, tmp, dir.get());
+        if (lock) return dir;
+        tmp.clear();  // a sweep removed it before it was locked: not ours to clean up any more
+    }
+    throw Error("other processes' sweeps removed 8 new temporary directories in a row before they were locked");
 }
 
 std::string quote(const fs::path& p) {
@@ -1047,16 +1062,9 @@ void store_entry(const Store& store, const CallKey& key, const std::string& call
     std::string tmp;
     try {
         fn_dir = open_function(store, key.name, true);
-        tmp = temp_name();
-        if (::mkdirat(fn_dir.get(), tmp.c_str(), 0700) != 0) {
-            tmp.clear();
-            throw Error("cannot create a temporary directory: " + errno_text(errno));
-        }
         ipc::ObjectLock lock;  // "this writer lives": a sweep leaves the directory alone
         {
-            Fd dir(::openat(fn_dir.get(), tmp.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-            if (!dir.ok()) throw Error("cannot open the temporary directory: " + errno_text(errno));
-            lock = lock_temp_dir(fn_dir.get(), tmp, dir.get());
+            Fd dir = make_temp_dir(fn_dir.get(), tmp, lock);
             write_output(dir.get(), key, save);
             write_metadata(dir.get(), key, call, seconds);
         }
