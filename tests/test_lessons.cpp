@@ -586,16 +586,13 @@ std::vector<std::filesystem::path> sessions_of(pid_t mpirun) {
         std::error_code ec;
         return fs::symlink_status(p, ec).type() == fs::file_type::directory;
     };
-    auto ends_with = [](const std::string& s, const std::string& tail) {
-        return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
-    };
     std::vector<fs::path> found;
     std::error_code ec;
     for (const auto& e : fs::directory_iterator(tmp, ec)) {
         const std::string name = e.path().filename().string();
-        if (name.rfind("prterun.", 0) == 0 && ends_with(name, "." + pid + "." + uid) && is_dir(e.path())) {
+        if (name.starts_with("prterun.") && name.ends_with("." + pid + "." + uid) && is_dir(e.path())) {
             found.push_back(e.path());
-        } else if (name.rfind("ompi.", 0) == 0 && ends_with(name, "." + uid) && is_dir(e.path()) &&
+        } else if (name.starts_with("ompi.") && name.ends_with("." + uid) && is_dir(e.path()) &&
                    is_dir(e.path() / ("pid." + pid))) {
             found.push_back(e.path() / ("pid." + pid));
         }
