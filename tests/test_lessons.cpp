@@ -5,12 +5,12 @@
 #include <fcntl.h>     // open
 #include <signal.h>    // kill, killpg
 #include <sys/stat.h>  // chmod, mkfifo
-#include <unistd.h>    // geteuid
+#include <unistd.h>    // geteuid, getpid, fork, _exit
 
 #include <algorithm>   // std::max, std::sort
 #include <chrono>      // std::chrono::seconds
 #include <cmath>       // std::abs
-#include <cstdlib>     // std::strtod, mkdtemp
+#include <cstdlib>     // std::strtod, std::getenv, mkdtemp
 #include <filesystem>  // std::filesystem
 #include <fstream>     // std::ifstream, std::ofstream
 #include <iterator>    // std::istreambuf_iterator
@@ -716,15 +716,24 @@ struct CourseRoot {
 };
 
 // mpiexec with the flags ./course uses (root in a container, more ranks than
-// cores) and, under ASan, Open MPI's own leaks suppressed (tests/mpi.lsan.supp).
+// cores, TCP on the loopback only) and, under ASan, Open MPI's own leaks
+// suppressed (tests/mpi.lsan.supp). Under ThreadSanitizer PMIx keeps its job
+// data in a hash table, not in the shared segment (gds/shmem2) that PMIx 5
+// (Open MPI 5) maps at a fixed address, where TSan's shadow memory lies.
 std::vector<std::string> mpiexec(int ranks, std::vector<std::string> args) {
     std::vector<std::string> argv{"/usr/bin/env",
                                   "OMPI_MCA_mca_base_component_disable_dlclose=1",
                                   "LSAN_OPTIONS=" CORELAB_MPI_LSAN_OPTIONS,
+#if defined(__SANITIZE_THREAD__)
+                                  "PMIX_MCA_gds=hash",
+#endif
                                   CORELAB_MPIEXEC,
                                   "-np",
                                   std::to_string(ranks),
-                                  "--oversubscribe"};
+                                  "--oversubscribe",
+                                  "--mca",
+                                  "btl_tcp_if_include",
+                                  "lo"};
     if (::geteuid() == 0) argv.push_back("--allow-run-as-root");
     argv.push_back(corelab::test::lesson("08_mpi_mean"));
     argv.insert(argv.end(), args.begin(), args.end());
@@ -762,7 +771,8 @@ bool running(pid_t pid) {  // alive and not a zombie
     return close != std::string::npos && close + 2 < text.size() && text[close + 2] != 'Z';
 }
 
-// The /dev/shm files a process maps (Open MPI's vader_segment.* for a rank).
+// The /dev/shm files a process maps (a rank's Open MPI segments: vader_segment.*
+// in Open MPI 4, sm_segment.* in 5).
 std::vector<std::string> shm_mapped_by(pid_t pid) {
     std::ifstream maps("/proc/" + std::to_string(pid) + "/maps");
     std::vector<std::string> files;
@@ -772,6 +782,92 @@ std::vector<std::string> shm_mapped_by(pid_t pid) {
     }
     return files;
 }
+
+// The session directories of the mpirun with this pid, by symlink_status (no
+// link followed): Open MPI 4's $TMPDIR/ompi.<host>.<uid>/pid.<pid>, Open MPI
+// 5's $TMPDIR/prterun.<host>.<pid>.<uid>.
+std::vector<std::filesystem::path> sessions_of(pid_t mpirun) {
+    namespace fs = std::filesystem;
+    const char* tmpdir = std::getenv("TMPDIR");
+    const fs::path tmp = tmpdir != nullptr && *tmpdir != '\0' ? tmpdir : "/tmp";
+    const std::string uid = std::to_string(::geteuid()), pid = std::to_string(mpirun);
+    auto is_dir = [](const fs::path& p) {
+        std::error_code ec;
+        return fs::symlink_status(p, ec).type() == fs::file_type::directory;
+    };
+    std::vector<fs::path> found;
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator(tmp, ec)) {
+        const std::string name = e.path().filename().string();
+        if (name.starts_with("prterun.") && name.ends_with("." + pid + "." + uid) && is_dir(e.path())) {
+            found.push_back(e.path());
+        } else if (name.starts_with("ompi.") && name.ends_with("." + uid) && is_dir(e.path()) &&
+                   is_dir(e.path() / ("pid." + pid))) {
+            found.push_back(e.path() / ("pid." + pid));
+        }
+    }
+    return found;
+}
+
+// What Open MPI 4 and 5 leave after a SIGKILLed mpirun, made by hand for a
+// pid that is gone (whichever Open MPI is installed), beside symlinks of the
+// same names to a file and a directory that clean-ipc must not follow. Names
+// carry our pid as the host: nobody else's.
+struct FakeLeftovers {
+    std::filesystem::path seg4, seg5, ompi4, session4, session5, seg_link, session5_link, ompi4_link, keep;
+    LessonDir dir;
+    std::string dead;
+
+    FakeLeftovers() {
+        namespace fs = std::filesystem;
+        const pid_t child = ::fork();  // a pid that ran and is gone: these leftovers' "mpirun"
+        REQUIRE(child >= 0);
+        if (child == 0) ::_exit(0);
+        REQUIRE(corelab::test::wait_for(child, std::chrono::seconds(10)).ended);
+        dead = std::to_string(child);
+        const std::string uid = std::to_string(::geteuid()), host = "corelabtest" + std::to_string(::getpid());
+        const char* tmpdir = std::getenv("TMPDIR");
+        const fs::path tmp = tmpdir != nullptr && *tmpdir != '\0' ? tmpdir : "/tmp";
+        seg4 = "/dev/shm/vader_segment." + host + ".0.1";
+        seg5 = "/dev/shm/sm_segment." + host + ".0.1";
+        ompi4 = tmp / ("ompi." + host + "." + uid);
+        session4 = ompi4 / ("pid." + dead);
+        session5 = tmp / ("prterun." + host + "." + dead + "." + uid);
+        touch(seg4);
+        touch(seg5);
+        fs::create_directories(session4 / "0");
+        touch(session4 / "0" / "contact.txt");
+        fs::create_directories(session5 / "1");
+        touch(session5 / "1" / "pmix-gds-shmem2.jobdata");
+        keep = fs::path(dir.path) / "keep";
+        fs::create_directories(keep / ("pid." + dead));
+        touch(keep / "file");
+        touch(keep / ("pid." + dead) / "file");
+        seg_link = "/dev/shm/sm_segment." + host + "l.0.1";
+        session5_link = tmp / ("prterun." + host + "l." + dead + "." + uid);
+        ompi4_link = tmp / ("ompi." + host + "l." + uid);  // its pid.<dead> is keep's
+        fs::create_symlink(keep / "file", seg_link);
+        fs::create_directory_symlink(keep, session5_link);
+        fs::create_directory_symlink(keep, ompi4_link);
+    }
+    ~FakeLeftovers() {
+        std::error_code ec;
+        for (const auto& p : {seg_link, session5_link, ompi4_link, seg4, seg5}) std::filesystem::remove(p, ec);
+        std::filesystem::remove_all(session5, ec);
+        std::filesystem::remove_all(ompi4, ec);
+    }
+    static void touch(const std::filesystem::path& p) { std::ofstream(p) << "x"; }
+
+    void check_cleaned() const {
+        namespace fs = std::filesystem;
+        for (const auto& p : {seg4, seg5, session4, ompi4, session5})
+            CHECK_MESSAGE(!fs::exists(fs::symlink_status(p)), "left: " << p);
+        for (const auto& p : {seg_link, session5_link, ompi4_link})
+            CHECK_MESSAGE(fs::is_symlink(p), "a symlink was removed: " << p);
+        CHECK(fs::exists(keep / "file"));
+        CHECK(fs::exists(keep / ("pid." + dead) / "file"));
+    }
+};
 
 // mpirun with 2 ranks on a long run, started in its own group; its ranks' pids.
 pid_t start_mpirun(std::vector<pid_t>& ranks) {
@@ -933,7 +1029,8 @@ TEST_CASE("lesson 08: a file truncated mid-run stops every rank by MPI_Abort and
         if (running(r)) ::kill(r, SIGKILL);
     }
 }
-TEST_CASE("lesson 08: ./course clean-ipc removes what a killed mpirun left and spares a live run" *
+// One clean-ipc run for both kinds of leftovers: two at once could race for the same stale files.
+TEST_CASE("lesson 08: ./course clean-ipc removes what a killed mpirun left, spares a live run, follows no symlink" *
           doctest::timeout(180)) {
     std::vector<pid_t> live_ranks, killed_ranks;
     const pid_t live = start_mpirun(live_ranks);
@@ -943,11 +1040,17 @@ TEST_CASE("lesson 08: ./course clean-ipc removes what a killed mpirun left and s
                                       std::chrono::seconds(30)));
     REQUIRE(corelab::test::eventually([&] { return !(killed_files = shm_mapped_by(killed_ranks[0])).empty(); },
                                       std::chrono::seconds(30)));
-    ::kill(killed, SIGKILL);  // mpirun itself: its ranks follow, their shared memory stays
+    const auto live_sessions = sessions_of(live), killed_sessions = sessions_of(killed);
+    CHECK(live_sessions.size() == 1);
+    CHECK(killed_sessions.size() == 1);
+    ::kill(killed, SIGKILL);  // mpirun itself: its ranks follow, their shared memory and session directory stay
     CHECK(corelab::test::wait_for(killed, std::chrono::seconds(10)).ended);
     for (const pid_t r : killed_ranks)
         CHECK(corelab::test::eventually([&] { return !running(r); }, std::chrono::seconds(10)));
     for (const auto& f : killed_files) CHECK_MESSAGE(std::filesystem::exists(f), "Open MPI removed " << f << " itself");
+    for (const auto& d : killed_sessions)
+        CHECK_MESSAGE(std::filesystem::exists(d), "Open MPI removed " << d << " itself");
+    const FakeLeftovers fake;  // Open MPI 4's and 5's, whichever is installed
 
     const Outcome clean = run(
         {"/usr/bin/env", "CORELAB_CLEAN_IPC_TOOL=" CORELAB_CLEAN_IPC_TOOL, "/bin/bash", CORELAB_COURSE, "clean-ipc"});
@@ -955,6 +1058,9 @@ TEST_CASE("lesson 08: ./course clean-ipc removes what a killed mpirun left and s
     CHECK(clean.out.find("Open MPI's") != std::string::npos);
     for (const auto& f : killed_files) CHECK_MESSAGE(!std::filesystem::exists(f), "left: " << f);
     for (const auto& f : live_files) CHECK_MESSAGE(std::filesystem::exists(f), "removed from a live run: " << f);
+    for (const auto& d : killed_sessions) CHECK_MESSAGE(!std::filesystem::exists(d), "left: " << d);
+    for (const auto& d : live_sessions) CHECK_MESSAGE(std::filesystem::exists(d), "removed from a live run: " << d);
+    fake.check_cleaned();
 
     ::killpg(live, SIGINT);
     const auto ended = corelab::test::wait_for(live, std::chrono::seconds(30));
