@@ -28,7 +28,6 @@
 #include <set>        // std::set
 #include <string>     // std::string
 #include <thread>     // std::thread::hardware_concurrency, std::this_thread::get_id
-#include <utility>    // std::as_const
 #include <vector>     // std::vector
 
 #include "bench_support.hpp"       // take_n, SummaryReporter
@@ -66,9 +65,9 @@ static void set_bytes(benchmark::State& state) {
     state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations()) * static_cast<std::int64_t>(data_bytes()));
 }
 
-// Results are kept with DoNotOptimize(std::as_const(x)), never DoNotOptimize(x): for a non-const double, the
-// 1.7 header's in-out "+m,r" asm lets GCC 12 lose the value an OpenMP reduction wrote (here the sum read back as
-// 0; the same family of problem as google/benchmark#903). The const overload only reads: it keeps the result.
+// Results are kept with corelab::bench::keep(x), never DoNotOptimize(x): for a non-const double, Google
+// Benchmark's in-out "+m,r" asm lets GCC 12 lose the value an OpenMP reduction wrote (here the sum read back as
+// 0; the same family of problem as google/benchmark#903). keep() only reads, as 1.7's const overload did.
 
 // ------------------------------------------------------------------ the limit: reading, nothing else
 
@@ -110,8 +109,8 @@ static std::uint64_t read_words(const double* first, std::size_t count) {
 static void bandwidth_read(benchmark::State& state) {
     for (auto _ : state) {
         std::uint64_t x = read_words(g_data.data(), g_data.size());
-        benchmark::DoNotOptimize(std::as_const(x));  // the result is "used": the reads cannot be dropped
-        benchmark::ClobberMemory();                  // nor hoisted out of the loop
+        corelab::bench::keep(x);     // the result is "used": the reads cannot be dropped
+        benchmark::ClobberMemory();  // nor hoisted out of the loop
     }
     set_bytes(state);
 }
@@ -131,7 +130,7 @@ static void read_in_threads(benchmark::State& state, int threads) {
 #pragma omp single nowait
             seen = omp_get_num_threads();
         }
-        benchmark::DoNotOptimize(std::as_const(x));
+        corelab::bench::keep(x);
         benchmark::ClobberMemory();
     }
     state.counters["threads"] = seen;
@@ -147,7 +146,7 @@ static void sum_loop(benchmark::State& state) {
     corelab::Partial p;
     for (auto _ : state) {
         p = corelab::sum_loop(g_data);
-        benchmark::DoNotOptimize(std::as_const(p));
+        corelab::bench::keep(p);
     }
     check_sum(state, p.sum);
     set_bytes(state);
@@ -157,7 +156,7 @@ static void sum_fast(benchmark::State& state) {
     corelab::Partial p;
     for (auto _ : state) {
         p = corelab::sum_fast(g_data);
-        benchmark::DoNotOptimize(std::as_const(p));
+        corelab::bench::keep(p);
     }
     check_sum(state, p.sum);
     set_bytes(state);
@@ -185,7 +184,7 @@ static int threads_used_by_par() {
                 }
                 const std::size_t first = n * c / chunks.size(), last = n * (c + 1) / chunks.size();
                 const double s = corelab::sum_loop({g_data.data() + first, last - first}).sum;
-                benchmark::DoNotOptimize(s);
+                corelab::bench::keep(s);
             });
         }
         return static_cast<int>(ids.size());
@@ -204,7 +203,7 @@ static void std_reduce_par(benchmark::State& state) {
     double sum = 0.0;
     for (auto _ : state) {
         sum = std::reduce(std::execution::par, g_data.begin(), g_data.end(), 0.0);
-        benchmark::DoNotOptimize(std::as_const(sum));
+        corelab::bench::keep(sum);
     }
     state.counters["threads"] = threads;
     if (!par_backend_tbb) {
@@ -229,7 +228,7 @@ static void openmp_reduce_on(benchmark::State& state, int threads) {
         sum = 0.0;
 #pragma omp parallel for num_threads(threads) reduction(+ : sum) schedule(static)
         for (std::int64_t i = 0; i < n; ++i) sum += d[i];
-        benchmark::DoNotOptimize(std::as_const(sum));
+        corelab::bench::keep(sum);
     }
 #pragma omp parallel num_threads(threads)
 #pragma omp single

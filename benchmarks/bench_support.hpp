@@ -1,6 +1,8 @@
 // What the benchmarks that end with a side-by-side summary share: --n=N taken
-// off the command line before Google Benchmark sees it, and a console reporter
-// that prints as usual and also keeps every row's median for the summary.
+// off the command line before Google Benchmark sees it, a console reporter
+// that prints as usual and also keeps every row's median for the summary, and
+// keep(), which marks a result as used. Written for Google Benchmark 1.7
+// (Debian 12) to 1.9 (Debian 13).
 #pragma once
 
 #include <benchmark/benchmark.h>
@@ -34,6 +36,26 @@ inline std::size_t take_n(int& argc, char** argv) {
     return n;
 }
 
+/// Marks `value` as read by something the compiler cannot see, so the work that produced it is not dropped
+/// (and, with the memory clobber, not hoisted out of the timing loop). This is what Google Benchmark's
+/// DoNotOptimize(const T&) does; 1.8 deprecated that overload in favour of the in-out one, whose "+m,r" lets
+/// GCC 12 lose a value an OpenMP reduction wrote (bench_reduce.cpp), so the read-only form is kept here.
+template <class T>
+inline __attribute__((always_inline)) void keep(const T& value) {
+    asm volatile("" : : "r,m"(value) : "memory");
+}
+
+/// Whether a run was skipped and has no time: SkipWithError (Google Benchmark 1.7 sets `error_occurred`;
+/// 1.8 replaced it by `skipped`, which SkipWithMessage sets too). The member is tested, not a version.
+template <class R>
+bool skipped(const R& run) {
+    if constexpr (requires { run.skipped; }) {
+        return static_cast<bool>(run.skipped);
+    } else {
+        return run.error_occurred;
+    }
+}
+
 /// A console reporter that prints as usual and also keeps each row's median
 /// (or its one time when it ran without repetitions), in the order the rows ran.
 class SummaryReporter : public benchmark::ConsoleReporter {
@@ -51,7 +73,7 @@ public:
     void ReportRuns(const std::vector<Run>& runs) override {
         ConsoleReporter::ReportRuns(runs);
         for (const Run& run : runs) {
-            if (run.error_occurred) continue;
+            if (skipped(run)) continue;
             const bool is_median = run.run_type == Run::RT_Aggregate && run.aggregate_name == "median";
             const bool is_single = run.run_type == Run::RT_Iteration;
             const std::string& name = run.run_name.function_name;

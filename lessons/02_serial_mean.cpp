@@ -61,6 +61,8 @@ std::vector<std::string> conclude(const corelab::Table& t) {
 }
 
 void lesson(const corelab::LessonOptions& opt) {
+    corelab::check_lesson_memory("n", opt.n, {.bytes_per_element = sizeof(double)},
+                                 "lesson 02 at n = " + std::to_string(opt.n) + " (the data)");
     corelab::Report report(opt, std::cout);
     report.say("Lesson 02: the mean of " + std::to_string(opt.n) +
                " random numbers on one core (notebook In[3]-In[4])");

@@ -91,6 +91,14 @@ std::vector<std::string> conclude(const corelab::Table& t) {
 
 void lesson(const corelab::LessonOptions& opt) {
     const unsigned w = opt.workers;
+    // the peak, refused before anything is allocated when it does not fit: in copy_through_queue the
+    // data, its copy in the queues (in /dev/shm; a block and Boost's header per 8190 numbers) and the
+    // children's own copies, all at once
+    const double queued = (sizeof(Block) + 72.0) / 8190;
+    corelab::check_lesson_memory(
+        "n", opt.n,
+        {.bytes_per_element = 2 * sizeof(double) + queued, .shm_bytes_per_element = queued, .fixed_bytes = 200e3 * w},
+        "lesson 03 at n = " + std::to_string(opt.n) + " (the data, its copy in the queues and the children's copies)");
     corelab::Report report(opt, std::cout);
     report.say("Lesson 03: the mean of " + std::to_string(opt.n) + " numbers in " + std::to_string(w) +
                " processes (notebook In[5])\nMemory: " + corelab::describe_huge_pages() + ".\n");

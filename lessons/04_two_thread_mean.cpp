@@ -91,6 +91,8 @@ void lesson(const corelab::LessonOptions& opt) {
     const auto micros = corelab::parse_count(opt.extra["switch-interval"].as<std::string>(), "switch-interval", true);
     if (micros > 60'000'000) throw corelab::UsageError("--switch-interval must be at most 60000000 (one minute)");
     const std::chrono::microseconds interval(static_cast<long long>(micros));
+    corelab::check_lesson_memory("n", opt.n, {.bytes_per_element = sizeof(double)},
+                                 "lesson 04 at n = " + std::to_string(opt.n) + " (the data, which every thread reads)");
     report.say("Lesson 04: the mean of " + std::to_string(opt.n) + " random numbers with " + std::to_string(w) +
                " threads (notebook In[6])\n");
     // generate the data; every thread reads it where it is

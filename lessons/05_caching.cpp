@@ -20,13 +20,14 @@
 #include <string>      // std::string
 #include <vector>      // std::vector
 
-#include "corelab/cli.hpp"       // Cli, run_lesson: the shared command line
-#include "corelab/cpu_info.hpp"  // format_size
-#include "corelab/dataset.hpp"   // make_uniform: the numbers of lesson 02
-#include "corelab/memory.hpp"    // Memory: the disk cache
-#include "corelab/notebook.hpp"  // run_cell: joblib's Memory timed here
-#include "corelab/reduce.hpp"    // sum_fast
-#include "corelab/report.hpp"    // best_of, Report
+#include "corelab/cli.hpp"        // Cli, run_lesson: the shared command line
+#include "corelab/cpu_info.hpp"   // format_size
+#include "corelab/dataset.hpp"    // make_uniform: the numbers of lesson 02
+#include "corelab/ipc/names.hpp"  // flush_stdio: before a fork and before a child's _exit
+#include "corelab/memory.hpp"     // Memory: the disk cache
+#include "corelab/notebook.hpp"   // run_cell: joblib's Memory timed here
+#include "corelab/reduce.hpp"     // sum_fast
+#include "corelab/report.hpp"     // best_of, Report
 
 namespace {
 
@@ -50,6 +51,7 @@ template <class F>
 corelab::Timed<double> in_new_process(F call) {
     int fds[2];
     if (::pipe(fds) != 0) throw corelab::Error("cannot create a pipe");
+    corelab::ipc::flush_stdio();  // or the child would print this process's unwritten output again
     const pid_t pid = ::fork();
     if (pid == 0) {  // the child: time one call, send {seconds, result}, never return
         double out[2] = {-1.0, 0.0};
@@ -59,6 +61,7 @@ corelab::Timed<double> in_new_process(F call) {
             out[0] = watch.seconds();
         } catch (...) {
         }
+        corelab::ipc::flush_stdio();  // _exit flushes nothing: what the call printed would be lost
         ::_exit(::write(fds[1], out, sizeof out) == static_cast<ssize_t>(sizeof out) ? 0 : 1);
     }
     ::close(fds[1]);
@@ -107,6 +110,8 @@ std::vector<std::string> conclude(const corelab::Table& t) {
 void lesson(const corelab::LessonOptions& opt) {
     corelab::Report report(opt, std::cout);
     const std::filesystem::path dir = opt.extra["cachedir"].as<std::string>();
+    corelab::check_lesson_memory("n", opt.n, {.bytes_per_element = sizeof(double)},
+                                 "lesson 05 at n = " + std::to_string(opt.n) + " (the numbers the slow mean makes)");
     report.say("Lesson 05: a disk cache of function results (notebook In[8]-In[9]), in " + dir.string() + "\n");
 
     // the notebook's cell: square a 3x3 matrix twice
@@ -188,7 +193,8 @@ int main(int argc, char** argv) {
     corelab::Cli cli("lesson05_caching", "a disk cache of function results: joblib.Memory in C++");
     cli.with_conclusion(conclude);
     cli.add_options()("cachedir", boost::program_options::value<std::string>()->default_value(default_cachedir()),
-                      "the cache directory (created with mode 0700)")(
+                      "the cache directory: a new or empty one (created with mode 0700 and marked as a cache), or a "
+                      "cache made here before; a symlink or a directory holding other files is refused")(
         "keep-cache", "do not clear the cache first: results of earlier runs are loaded");
     return corelab::run_lesson(argc, argv, cli, lesson);
 }

@@ -121,6 +121,16 @@ void lesson(const corelab::LessonOptions& opt) {
     const auto& ex = opt.extra;
     const std::size_t tasks = corelab::parse_count(ex["tasks"].as<std::string>(), "tasks");
     const std::uint64_t x = corelab::parse_count(ex["loop-size"].as<std::string>(), "loop-size");
+    // a call of f does x(x-1)/2 dependent multiplications (~1 ns each) and the lesson makes some 200
+    // calls: at 100000 a call takes seconds and the lesson minutes; beyond, it would run for hours
+    if (x > 100'000) {
+        throw corelab::UsageError(
+            "--loop-size must be at most 100000 (10x the notebook's): f then does 5*10^9 "
+            "multiplications a call, and the lesson calls it some 200 times");
+    }
+    // the results of the loop and of every row, 8 bytes a task, about 8 vectors at once
+    corelab::check_lesson_memory("tasks", tasks, {.bytes_per_element = 8 * sizeof(double)},
+                                 "lesson 06 with " + std::to_string(tasks) + " tasks (their results)");
     const std::string batch_text = ex["batch-size"].as<std::string>();
     const std::size_t batch = batch_text == "auto" ? 0 : corelab::parse_count(batch_text, "batch-size");
     const int verbose = static_cast<int>(corelab::parse_count(ex["verbose"].as<std::string>(), "verbose", true));

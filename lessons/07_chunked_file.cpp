@@ -103,6 +103,8 @@ void lesson(const corelab::LessonOptions& opt) {
     // make room: the file and its split copies; sweep what killed runs left
     for (const auto& stale : corelab::ipc::remove_stale(dir)) report.say("removed " + stale + " (its run was killed)");
     corelab::check_disk_room(dir, 2 * file_bytes + (64 << 20), "lesson 07's data file and its split copies");
+    corelab::check_lesson_memory("n", opt.n, {.bytes_per_element = sizeof(double), .fixed_bytes = 32e6},
+                                 "lesson 07 at n = " + std::to_string(opt.n) + " (the data, before it is written)");
 
     // generate the data and write it: the reference mean is the data's own
     // [docs:write]

@@ -137,6 +137,17 @@ void lesson(const mpi::communicator& world, const corelab::LessonOptions& opt) {
     const unsigned threads = std::max(1u, std::thread::hardware_concurrency() / here);
     const bool one_clock = here == static_cast<unsigned>(ranks);  // every rank on this machine
 
+    // the ranks of one machine hold their shares at once: refuse, before any
+    // is made, what does not fit in its memory
+    if (opt.extra.count("file") == 0) {
+        on_every_rank(world, [&] {
+            corelab::check_lesson_memory("n", opt.n,
+                                         {.bytes_per_element = 8.0 * here / ranks, .fixed_bytes = 8.0 * here},
+                                         "lesson 08 at n = " + std::to_string(opt.n) + " (the shares of the " +
+                                             std::to_string(here) + " ranks on " + hosts[rank] + ")");
+        });
+    }
+
     // every rank makes (or reads) only its share of the data, never the whole
     // [docs:share]
     std::size_t n = opt.n;

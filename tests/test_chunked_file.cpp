@@ -4,13 +4,16 @@
 // replaced files give clear errors with no child and no IPC object left; the
 // page cache can be dropped; scratch files go away, on SIGTERM too.
 #include <doctest/doctest.h>
+#include <fcntl.h>        // open
 #include <linux/magic.h>  // TMPFS_MAGIC
-#include <signal.h>       // raise
+#include <signal.h>       // raise, kill
+#include <sys/stat.h>     // mkfifo
 #include <sys/vfs.h>      // statfs
 #include <sys/wait.h>     // waitpid
 #include <unistd.h>       // fork, truncate, getpid
 
 #include <algorithm>   // std::count, std::equal
+#include <chrono>      // std::chrono
 #include <cstdio>      // std::FILE
 #include <cstdlib>     // mkdtemp
 #include <filesystem>  // std::filesystem
@@ -25,6 +28,7 @@
 #include "support/processes.hpp"
 
 namespace fs = std::filesystem;
+using namespace std::chrono_literals;
 using corelab::DataFile;
 using corelab::ReadMethod;
 
@@ -190,6 +194,30 @@ TEST_CASE("chunked file: a missing or truncated file is refused with a message t
           std::string::npos);
 }
 
+TEST_CASE("chunked file: a FIFO named as a data file is refused at once, not waited on" * doctest::timeout(30)) {
+    TempDir dir;
+    const std::string path = dir.file("fifo");
+    REQUIRE(::mkfifo(path.c_str(), 0600) == 0);
+    // a writer that comes after 3 s: without it a reader that opens the FIFO
+    // would wait for ever (O_RDWR gives a waiting reader its writer at once)
+    const pid_t writer = ::fork();
+    REQUIRE(writer >= 0);
+    if (writer == 0) {
+        ::sleep(3);
+        const int fd = ::open(path.c_str(), O_RDWR | O_NONBLOCK);
+        ::_exit(fd >= 0 ? 0 : 1);
+    }
+    const auto start = std::chrono::steady_clock::now();
+    const std::string e = error_of([&] { corelab::open_data_file(path); });
+    const double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    ::kill(writer, SIGKILL);
+    REQUIRE(::waitpid(writer, nullptr, 0) == writer);
+    CHECK(e.find(path + " is a FIFO") != std::string::npos);
+    CHECK(e.find("not a regular file") != std::string::npos);
+    CHECK(took < 1.0);
+    check_clean();
+}
+
 TEST_CASE("chunked file: a foreign file is refused by its magic and its version and element type") {
     TempDir dir;
     const std::string path = dir.file("data");
@@ -342,4 +370,40 @@ TEST_CASE("scratch file: removed when destroyed unless kept and named for the st
     REQUIRE(removed.size() == 1);
     CHECK(removed[0] == stale);
     CHECK(fs::exists(mine.path()));
+}
+
+TEST_CASE("scratch file: a zombie owner's file is swept at once and a live one's is kept" * doctest::timeout(60)) {
+    TempDir dir;
+    int fds[2];
+    REQUIRE(::pipe(fds) == 0);
+    const pid_t pid = ::fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+        ::close(fds[0]);
+        try {
+            corelab::ScratchFile file(dir.path.string(), "chunked_file");
+            (void)corelab::write_data_file(file.path(), exact_data(10));
+            (void)!::write(fds[1], file.path().c_str(), file.path().size());
+            ::_exit(0);  // no destructor runs: the file stays, as after kill -9
+        } catch (...) {
+            ::_exit(3);  // never into the test runner: the parent sees no path
+        }
+    }
+    ::close(fds[1]);
+    char buffer[600] = {};
+    const ssize_t got = ::read(fds[0], buffer, sizeof buffer - 1);
+    ::close(fds[0]);
+    REQUIRE(got > 0);
+    const std::string path(buffer, static_cast<std::size_t>(got));
+    // not reaped: a zombie, whose pid still answers kill(pid, 0)
+    REQUIRE(corelab::test::wait_for_zombie(pid, 10s).ended);
+    CHECK(::kill(pid, 0) == 0);
+    corelab::ScratchFile mine(dir.path.string(), "chunked_file");
+    (void)corelab::write_data_file(mine.path(), exact_data(10));  // rewritten in place: still locked
+    const auto removed = corelab::ipc::remove_stale(dir.path.string());
+    REQUIRE(removed.size() == 1);
+    CHECK(removed[0] == fs::path(path).filename().string());
+    CHECK_FALSE(fs::exists(path));
+    CHECK(fs::exists(mine.path()));
+    CHECK(corelab::test::wait_for(pid, 10s).ended);
 }

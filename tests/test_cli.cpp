@@ -50,6 +50,16 @@ TEST_CASE("cli: bad command lines are usage errors that say what was wrong") {
     CHECK_THROWS_AS(parse(cli, {"--repeat", "1000"}), corelab::UsageError);
 }
 
+TEST_CASE("cli: a word that follows no option is refused, never ignored") {
+    corelab::Cli cli("lesson", "a test lesson");
+    // "--n 1 000 000" would otherwise run with n = 1
+    CHECK_THROWS_WITH_AS(parse(cli, {"--n", "1", "000", "000"}), doctest::Contains("'000'"), corelab::UsageError);
+    CHECK_THROWS_AS(parse(cli, {"extra"}), corelab::UsageError);
+    CHECK_THROWS_AS(parse(cli, {"--repeat", "2", "3"}), corelab::UsageError);
+    const char* spaced[] = {"lesson", "--n", "1", "000", "000"};
+    CHECK(corelab::run_lesson(5, spaced, cli, [](const corelab::LessonOptions&) { FAIL("ran with n = 1"); }) == 2);
+}
+
 TEST_CASE("cli: a lesson's own options are parsed and listed in the usage line") {
     corelab::Cli cli("lesson06", "a test lesson");
     cli.add_options()("tasks", boost::program_options::value<int>()->default_value(10), "how many tasks")(
@@ -72,6 +82,21 @@ TEST_CASE("cli: a negative number after an option with a value is that value") {
     CHECK(parse(cli, {"--jobs=-2"})->extra["jobs"].as<std::string>() == "-2");
     CHECK_THROWS_AS(parse(cli, {"--keep", "-1"}), corelab::UsageError);  // a switch takes no value
     CHECK_THROWS_AS(parse(cli, {"--n", "-5"}), corelab::UsageError);     // still not a count
+}
+
+TEST_CASE("cli: a lesson's peak that does not fit names the lesson's own flag and a value that fits") {
+    CHECK_NOTHROW(corelab::check_lesson_memory("n", 1000, {.bytes_per_element = 8}, "lesson 02 at n = 1000"));
+    try {
+        corelab::check_lesson_memory("tasks", 1'000'000'000'000'000ULL, {.bytes_per_element = 64}, "lesson 06");
+        FAIL("not refused");
+    } catch (const corelab::Error& e) {
+        const std::string what = e.what();
+        CAPTURE(what);
+        CHECK(what.find("lesson 06 needs 64000000.0 GB of memory at once; ") == 0);
+        CHECK(what.find(": use a smaller --tasks (--tasks ") != std::string::npos);
+        CHECK(what.find(" fits)") == what.size() - 6);
+        CHECK(what.find("--n") == std::string::npos);
+    }
 }
 
 TEST_CASE("cli: run_lesson turns outcomes into exit statuses 0 1 and 2") {

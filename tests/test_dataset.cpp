@@ -1,9 +1,11 @@
-// Tests of corelab/dataset.hpp: reproducible data, its range, the memory check.
+// Tests of corelab/dataset.hpp: reproducible data, its range, the memory checks (one allocation, a whole peak).
 #include <doctest/doctest.h>
+#include <sys/statvfs.h>  // statvfs: the room in /dev/shm
 
 #include <algorithm>  // std::equal, std::all_of
 #include <cstddef>    // std::ptrdiff_t
 #include <limits>     // std::numeric_limits
+#include <string>     // std::string
 
 #include "corelab/dataset.hpp"
 #include "corelab/error.hpp"
@@ -75,4 +77,52 @@ TEST_CASE("dataset: impossible sizes throw a clear error before allocating") {
     CHECK_THROWS_AS(corelab::make_uniform(std::numeric_limits<std::size_t>::max(), 1), corelab::Error);
     CHECK(corelab::available_memory() > 0);
     CHECK_NOTHROW(corelab::check_fits_in_memory(1024, "a kilobyte"));
+}
+
+TEST_CASE("dataset: a peak that does not fit is refused with its figures and the largest count that fits") {
+    const double available = static_cast<double>(corelab::available_memory());
+    REQUIRE(available > 0);
+    CHECK_NOTHROW(corelab::check_peak_memory(1000, {.bytes_per_element = 24}, "a small run"));
+    // 10^15 elements of 24 bytes: 24 PB, more than any test machine has
+    try {
+        corelab::check_peak_memory(1'000'000'000'000'000ULL, {.bytes_per_element = 24, .fixed_bytes = 1e6},
+                                   "a huge run");
+        FAIL("not refused");
+    } catch (const corelab::MemoryShortage& e) {
+        const std::string what = e.what();
+        CAPTURE(what);
+        CHECK(what.find("a huge run needs 24000000.0 GB of memory at once; ") == 0);
+        CHECK(what.find(" GB is available, and one run takes at most 90% of it (") != std::string::npos);
+        CHECK(what.find("--") == std::string::npos);  // facts only: the lesson adds the flag
+        const double largest = static_cast<double>(e.largest_count());
+        CHECK(largest > 0);
+        CHECK(largest * 24 + 1e6 <= corelab::usable_memory_share * available * 1.01);  // it fits...
+        CHECK(largest * 24 + 1e6 > corelab::usable_memory_share * available * 0.85);   // ...and is not far below
+        std::string digits = std::to_string(e.largest_count());                        // two significant digits
+        CHECK(digits.find_first_not_of('0', 2) == std::string::npos);
+        CHECK_NOTHROW(corelab::check_peak_memory(e.largest_count(), {.bytes_per_element = 24, .fixed_bytes = 1e6},
+                                                 "the largest that fits"));
+    }
+    // what does not grow with the count is too large alone: not even one fits
+    try {
+        corelab::check_peak_memory(1, {.bytes_per_element = 8, .fixed_bytes = 2 * available}, "a run");
+        FAIL("not refused");
+    } catch (const corelab::MemoryShortage& e) {
+        CHECK(e.largest_count() == 0);
+    }
+    // /dev/shm: segments of 8 bytes an element, twice what it has free
+    struct statvfs fs{};
+    REQUIRE(::statvfs("/dev/shm", &fs) == 0);
+    const double shm_free = static_cast<double>(fs.f_bavail) * static_cast<double>(fs.f_frsize);
+    const auto n = static_cast<std::uint64_t>(shm_free / 4);
+    try {
+        corelab::check_peak_memory(n, {.shm_bytes_per_element = 8}, "segments");
+        FAIL("not refused");
+    } catch (const corelab::MemoryShortage& e) {
+        const std::string what = e.what();
+        CAPTURE(what);
+        CHECK(what.find("segments needs ") == 0);
+        CHECK(what.find(" in /dev/shm at once; it has ") != std::string::npos);
+        CHECK(static_cast<double>(e.largest_count()) * 8 <= shm_free);
+    }
 }

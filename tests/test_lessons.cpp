@@ -2,21 +2,23 @@
 // answers to bad command lines (exit 2 with a usage line, or 1 with a message;
 // never a signal, never a hang).
 #include <doctest/doctest.h>
+#include <fcntl.h>      // open
 #include <signal.h>     // kill, killpg
 #include <sys/prctl.h>  // prctl(PR_SET_PDEATHSIG)
-#include <sys/stat.h>   // chmod
+#include <sys/stat.h>   // chmod, mkfifo
 #include <sys/wait.h>   // waitpid
-#include <unistd.h>     // geteuid, fork
+#include <unistd.h>     // geteuid, getpid, fork, _exit
 
-#include <algorithm>       // std::count, std::min_element
+#include <algorithm>       // std::count, std::max, std::min_element, std::sort
 #include <boost/json.hpp>  // run.json, parsed (built in the corelab library)
 #include <chrono>          // std::chrono::seconds
 #include <cmath>           // std::abs
-#include <cstdlib>         // std::strtod, mkdtemp
+#include <cstdlib>         // std::strtod, std::getenv, mkdtemp
 #include <filesystem>      // std::filesystem
-#include <fstream>         // std::ifstream
+#include <fstream>         // std::ifstream, std::ofstream
 #include <iterator>        // std::istreambuf_iterator
 #include <limits>          // std::numeric_limits
+#include <regex>           // std::regex
 #include <string>          // std::string
 #include <thread>          // std::this_thread::sleep_for
 #include <vector>          // std::vector
@@ -232,8 +234,13 @@ TEST_CASE("lessons: bad command lines exit 2 with a usage line and impossible si
                              "06_parallel_for", "07_chunked_file"}) {
         const std::string exe = corelab::test::lesson(name);
         CAPTURE(name);
-        for (std::vector<std::string> args : std::vector<std::vector<std::string>>{
-                 {"--n", "0"}, {"--n", "-5"}, {"--n", "abc"}, {"--unknown"}, {"--format", "xml"}, {"--repeat"}}) {
+        for (std::vector<std::string> args : std::vector<std::vector<std::string>>{{"--n", "0"},
+                                                                                   {"--n", "-5"},
+                                                                                   {"--n", "abc"},
+                                                                                   {"--unknown"},
+                                                                                   {"--format", "xml"},
+                                                                                   {"--repeat"},
+                                                                                   {"--n", "1", "000", "000"}}) {
             args.insert(args.begin(), exe);
             const Outcome o = run(args);
             CAPTURE(args[1]);
@@ -246,12 +253,16 @@ TEST_CASE("lessons: bad command lines exit 2 with a usage line and impossible si
         CHECK(h.exit_code == 0);
         CHECK(h.out.find("usage: ") != std::string::npos);
     }
-    // 10^13 doubles: 80 TB. A clear runtime error, not a crash.
-    const Outcome big = run({corelab::test::lesson("02_serial_mean"), "--n", "10000000000000"});
-    CHECK(big.exit_code == 1);
-    CHECK(big.signal == 0);
-    CHECK(big.err.find("error: ") == 0);
-    CHECK(big.err.find("use a smaller --n") != std::string::npos);
+    // 10^13 doubles: 80 TB. A clear runtime error with a size that fits, before anything is made.
+    for (const char* name : {"02_serial_mean", "03_two_process_mean", "04_two_thread_mean", "05_caching"}) {
+        CAPTURE(name);
+        const Outcome big = run({corelab::test::lesson(name), "--n", "10000000000000"});
+        CHECK(big.exit_code == 1);
+        CHECK(big.signal == 0);
+        CHECK(big.err.find("error: lesson " + std::string(name, 2) + " at n = 10000000000000 (") == 0);
+        CHECK(big.err.find("GB of memory at once") != std::string::npos);
+        CHECK(big.err.find("use a smaller --n (--n ") != std::string::npos);
+    }
 }
 
 TEST_CASE("lesson 01: csv rows count what the library reads" * doctest::timeout(60)) {
@@ -321,6 +332,35 @@ TEST_CASE("lesson 03: every worker count from 1 to 16 gives the serial mean" * d
     CHECK(bad.exit_code == 2);
 }
 
+TEST_CASE("lesson 03: a size whose peak does not fit in memory is refused before anything is allocated" *
+          doctest::timeout(120)) {
+    // The data alone fits (8 bytes a number); with the queues' copy and the
+    // children's copies the lesson would hold 24 bytes a number at once.
+    const std::size_t available = corelab::available_memory();
+    REQUIRE(available > 0);
+    const std::size_t n = std::max<std::size_t>(1'000'000'000, available / 20 + 1);
+    const Outcome o = run({corelab::test::lesson("03_two_process_mean"), "--n", std::to_string(n), "--repeat", "1"},
+                          std::chrono::seconds(60));
+    CAPTURE(o.err);
+    MESSAGE("lesson 03 --n " << n << ": exit " << o.exit_code << " after " << o.seconds << " s, peak RSS "
+                             << o.max_rss_kb / 1024 << " MB");
+    CHECK(o.exit_code == 1);
+    CHECK(o.signal == 0);
+    CHECK(o.err.find("error: ") == 0);
+    const std::regex figures("needs ([0-9.]+) GB of memory at once.* ([0-9.]+) GB is available");
+    std::smatch m;
+    REQUIRE(std::regex_search(o.err, m, figures));
+    CHECK(std::strtod(m[1].str().c_str(), nullptr) ==
+          doctest::Approx(24.0 * static_cast<double>(n) / 1e9).epsilon(0.01));
+    const std::regex advice("use a smaller --n \\(--n ([0-9]+) fits\\)");
+    REQUIRE(std::regex_search(o.err, m, advice));
+    const double fits = std::strtod(m[1].str().c_str(), nullptr);
+    CHECK(fits < static_cast<double>(n));
+    CHECK(fits * 24.0 <= static_cast<double>(available) * 1.05);
+    CHECK(o.seconds < 5.0);            // refused at once, not after making 8 bytes a number
+    CHECK(o.max_rss_kb < 512 * 1024);  // and nothing large was allocated
+}
+
 namespace {
 
 // Starts lesson 03 in its own process group, as a shell starts a job, and
@@ -352,16 +392,22 @@ TEST_CASE("lesson 03: kill -9 of the parent leaves no worker and the next run sw
           doctest::timeout(180)) {
     const pid_t pid = start_lesson03_mid_run();
     ::kill(pid, SIGKILL);  // only the parent: its workers must follow it (PR_SET_PDEATHSIG)
-    const auto ended = corelab::test::wait_for(pid, std::chrono::seconds(10));
+    // Not reaped yet: the killed parent stays a zombie (as it does for a second
+    // or two after a kill -9 in a shell) while the next run starts.
+    const auto ended = corelab::test::wait_for_zombie(pid, std::chrono::seconds(10));
     REQUIRE(ended.ended);
     CHECK(ended.signal == SIGKILL);
     CHECK(corelab::test::eventually([&] { return corelab::test::live_group_members(pid).empty(); },
                                     std::chrono::seconds(2)));
+    // every thread of the workers too (a sanitizer's may end a moment after them)
+    CHECK(corelab::test::eventually([&] { return corelab::test::group_finished(pid); }, std::chrono::seconds(5)));
     const auto left = corelab::test::shm_objects_of(pid);
     MESSAGE("objects left by the killed run: " << left.size());
     const Outcome next = run({corelab::test::lesson("03_two_process_mean"), "--n", "1000", "--repeat", "1"});
     CHECK(next.exit_code == 0);
+    CHECK(::kill(pid, 0) == 0);  // still a zombie: by a pid test, it still runs
     CHECK(corelab::test::shm_objects_of(pid).empty());
+    CHECK(corelab::test::wait_for(pid, std::chrono::seconds(10)).ended);
 }
 
 namespace {
@@ -423,6 +469,60 @@ TEST_CASE("lesson 05: the notebook's cell prints joblib's lines once and a kept 
     CHECK(again.out.find("[Memory] Calling") == std::string::npos);  // every call loaded from disk
 }
 
+namespace {
+
+// The temporary entry directories (.tmp-*) in a cache directory's function folders.
+std::vector<std::filesystem::path> temp_dirs_in(const std::filesystem::path& cache) {
+    std::vector<std::filesystem::path> found;
+    std::error_code ec;
+    for (const auto& fn : std::filesystem::directory_iterator(cache, ec)) {
+        std::error_code inner;
+        for (const auto& e : std::filesystem::directory_iterator(fn.path(), inner)) {
+            if (e.path().filename().string().rfind(".tmp-", 0) == 0) found.push_back(e.path());
+        }
+    }
+    return found;
+}
+
+}  // namespace
+
+TEST_CASE("lesson 05: killed while writing an entry, the next run at once removes its temporary directory" *
+          doctest::timeout(300)) {
+    const std::string exe = corelab::test::lesson("05_caching");
+    // The large results (2.4 MB here) take long enough to write that a poll
+    // catches the writer mid-entry; when the kill comes after its rename, try again.
+    for (int attempt = 0; attempt < 5; ++attempt) {
+        CacheDir dir;
+        const std::filesystem::path cache = dir.path / "c";
+        const pid_t pid = corelab::test::start_in_own_group(
+            {exe, "--n", "3000000", "--repeat", "1", "--format", "csv", "--cachedir", cache.string()});
+        std::vector<std::filesystem::path> caught;
+        const bool seen = corelab::test::eventually(
+            [&] {
+                caught = temp_dirs_in(cache);
+                return !caught.empty() || !corelab::test::running(pid);
+            },
+            std::chrono::seconds(120));
+        ::kill(pid, SIGKILL);
+        const auto ended = corelab::test::wait_for_zombie(pid, std::chrono::seconds(10));  // not reaped: a zombie
+        REQUIRE(ended.ended);
+        const auto left = temp_dirs_in(cache);
+        if (!seen || caught.empty() || left.empty()) {
+            (void)corelab::test::wait_for(pid, std::chrono::seconds(10));
+            continue;  // it was not mid-entry when the kill came
+        }
+        CHECK(::kill(pid, 0) == 0);  // a zombie: by a pid test, the writer still runs
+        const Outcome next =
+            run({exe, "--n", "1000", "--repeat", "1", "--format", "csv", "--cachedir", cache.string(), "--keep-cache"});
+        CHECK(next.exit_code == 0);
+        for (const auto& t : left) CHECK_MESSAGE(!std::filesystem::exists(t), "kept: " << t);
+        CHECK(temp_dirs_in(cache).empty());
+        CHECK(corelab::test::wait_for(pid, std::chrono::seconds(10)).ended);
+        return;
+    }
+    FAIL("lesson 05 was never caught writing an entry in 5 runs");
+}
+
 TEST_CASE("lesson 05: an unsafe cache directory is a clear error" * doctest::timeout(60)) {
     CacheDir dir;
     REQUIRE(::chmod(dir.path.c_str(), 0777) == 0);
@@ -432,6 +532,40 @@ TEST_CASE("lesson 05: an unsafe cache directory is a clear error" * doctest::tim
     CHECK(o.err.find("error: ") == 0);
     CHECK(o.err.find(dir.path.string()) != std::string::npos);
     CHECK(o.err.find("other users") != std::string::npos);
+}
+
+TEST_CASE("lesson 05: a cache directory that is a symlink or holds other files is refused and nothing is deleted" *
+          doctest::timeout(60)) {
+    namespace fs = std::filesystem;
+    CacheDir dir;
+    // Someone's files, shaped like what an unguarded clear removes: an empty folder and a
+    // folder of the 32-hex-digit kind holding a thesis.
+    const fs::path home = dir.path / "home";
+    const fs::path thesis = home / "proj" / "d41d8cd98f00b204e9800998ecf8427e" / "thesis.txt";
+    fs::create_directories(home / "Music");
+    fs::create_directories(thesis.parent_path());
+    std::ofstream(thesis) << "Chapter 1\n";
+    fs::create_directory_symlink(home, dir.path / "link");
+    const auto listing = [&] {
+        std::vector<std::string> paths;
+        for (const auto& e : fs::recursive_directory_iterator(home)) paths.push_back(e.path().string());
+        std::sort(paths.begin(), paths.end());
+        return paths;
+    };
+    const auto before = listing();
+    REQUIRE(before.size() == 4);
+    for (const fs::path& cachedir : {dir.path / "link", home}) {
+        CAPTURE(cachedir);
+        const Outcome o = run({corelab::test::lesson("05_caching"), "--n", "1000", "--cachedir", cachedir.string()});
+        CHECK(o.exit_code == 1);
+        CHECK(o.signal == 0);
+        CHECK(o.err.find("error: the cache directory '" + cachedir.string() + "' is ") == 0);
+        CHECK(o.err.find(cachedir == home ? "not a corelab cache" : "symbolic link") != std::string::npos);
+        CHECK(o.out.find("[Memory] Calling") == std::string::npos);
+        CHECK(listing() == before);
+        std::ifstream in(thesis);
+        CHECK(std::string(std::istreambuf_iterator<char>(in), {}) == "Chapter 1\n");
+    }
 }
 
 TEST_CASE("lesson 04: csv rows in order and every mean equals the serial mean for any worker count" *
@@ -649,8 +783,12 @@ TEST_CASE("lesson 06: --jobs runs one configuration and prints joblib's progress
     }
     CHECK(swept ==
           std::vector<std::string>{"sweep_processes_1", "sweep_threads_1", "sweep_processes_3", "sweep_threads_3"});
-    for (std::vector<std::string> args : std::vector<std::vector<std::string>>{
-             {"--jobs", "0"}, {"--jobs", "two"}, {"--backend", "gpu"}, {"--batch-size", "0"}, {"--tasks", "0"}}) {
+    for (std::vector<std::string> args : std::vector<std::vector<std::string>>{{"--jobs", "0"},
+                                                                               {"--jobs", "two"},
+                                                                               {"--backend", "gpu"},
+                                                                               {"--batch-size", "0"},
+                                                                               {"--tasks", "0"},
+                                                                               {"--loop-size", "99999999999"}}) {
         args.insert(args.begin(), exe);
         const Outcome bad = run(args);
         CAPTURE(args[1]);
@@ -660,19 +798,98 @@ TEST_CASE("lesson 06: --jobs runs one configuration and prints joblib's progress
     }
 }
 
+TEST_CASE("lesson 06: a loop size that would run for hours and more tasks than memory holds are refused at once" *
+          doctest::timeout(60)) {
+    const std::string exe = corelab::test::lesson("06_parallel_for");
+    const Outcome slow = run({exe, "--loop-size", "99999999999"});
+    CHECK(slow.exit_code == 2);
+    CHECK(slow.err.find("--loop-size must be at most 100000") != std::string::npos);
+    CHECK(slow.seconds < 5.0);
+    const Outcome many = run({exe, "--tasks", "1000000000000", "--loop-size", "1"});
+    CAPTURE(many.err);
+    CHECK(many.exit_code == 1);
+    CHECK(many.signal == 0);
+    CHECK(many.err.find("error: ") == 0);
+    CHECK(many.err.find("use a smaller --tasks (--tasks ") != std::string::npos);
+    CHECK(many.err.find("--n") == std::string::npos);  // lesson 06 has no use for --n
+    CHECK(many.seconds < 5.0);
+}
+
+TEST_CASE("course: a lesson or exercise number too long for bash arithmetic is refused, never wrapped" *
+          doctest::timeout(60)) {
+    // 2^64 + 2: bash arithmetic wraps it to 2
+    const Outcome lesson = run({"/bin/bash", CORELAB_COURSE, "lesson", "18446744073709551618"});
+    CHECK(lesson.exit_code == 2);
+    CHECK(lesson.err.find("there is no lesson 18446744073709551618") != std::string::npos);
+    CHECK(lesson.err.find("==> ") == std::string::npos);  // refused before anything is installed or built
+    // the hints shown are remembered: in a folder of this test's, not the student's build/hints
+    const std::string hints = "CORELAB_HINTS_DIR=/tmp/corelab-test-hints-" + std::to_string(::getpid());
+    const Outcome hint = run({"/usr/bin/env", hints, "/bin/bash", CORELAB_COURSE, "hint", "18446744073709551618.1"});
+    CHECK(hint.exit_code != 0);
+    CHECK(hint.out.find("Hint") == std::string::npos);  // not exercise 02.1's
+    CHECK(hint.err.find("there is no exercise '18446744073709551618.1'") != std::string::npos);
+    const Outcome padded =
+        run({"/usr/bin/env", hints, "/bin/bash", CORELAB_COURSE, "hint", "0002.01", "--all"});  // leading zeros read
+    CHECK(padded.exit_code == 0);
+    CHECK(padded.out.find("Hints for exercise 02.1 four_accumulators") == 0);
+    std::filesystem::remove_all(hints.substr(hints.find('=') + 1));
+}
+
 #ifdef CORELAB_MPIEXEC
 namespace {
 
+// ./course's run_mpi_lesson, as `./course lesson 8 ARGS` calls it, on the
+// lesson built here: the script is sourced (its verb `help`, printed to
+// /dev/null) with its ROOT pointed at a directory whose build/release holds
+// this build's lesson 08. Removed at the end.
+struct CourseRoot {
+    std::filesystem::path path;
+    CourseRoot() {
+        std::string t = (std::filesystem::temp_directory_path() / "corelab-course-XXXXXX").string();
+        REQUIRE(::mkdtemp(t.data()) != nullptr);
+        path = t;
+        std::filesystem::create_directories(path / "build" / "release");
+        std::filesystem::create_symlink(corelab::test::lesson("08_mpi_mean"),
+                                        path / "build" / "release" / "lesson08_mpi_mean");
+    }
+    ~CourseRoot() {
+        std::error_code ec;
+        std::filesystem::remove_all(path, ec);
+    }
+    std::vector<std::string> lesson8(const std::vector<std::string>& args) const {
+        std::vector<std::string> argv{"/usr/bin/env",
+                                      "OMPI_MCA_mca_base_component_disable_dlclose=1",
+                                      "LSAN_OPTIONS=" CORELAB_MPI_LSAN_OPTIONS,
+                                      "/bin/bash",
+                                      "-c",
+                                      "root=\"$1\"; shift; args=(\"$@\"); set -- help; . \"$0\" >/dev/null; "
+                                      "ROOT=\"$root\"; run_mpi_lesson 08_mpi_mean \"${args[@]}\"",
+                                      CORELAB_COURSE,
+                                      path.string()};
+        argv.insert(argv.end(), args.begin(), args.end());
+        return argv;
+    }
+};
+
 // mpiexec with the flags ./course uses (root in a container, more ranks than
-// cores) and, under ASan, Open MPI's own leaks suppressed (tests/mpi.lsan.supp).
+// cores, TCP on the loopback only) and, under ASan, Open MPI's own leaks
+// suppressed (tests/mpi.lsan.supp). Under ThreadSanitizer PMIx keeps its job
+// data in a hash table, not in the shared segment (gds/shmem2) that PMIx 5
+// (Open MPI 5) maps at a fixed address, where TSan's shadow memory lies.
 std::vector<std::string> mpiexec(int ranks, std::vector<std::string> args) {
     std::vector<std::string> argv{"/usr/bin/env",
                                   "OMPI_MCA_mca_base_component_disable_dlclose=1",
                                   "LSAN_OPTIONS=" CORELAB_MPI_LSAN_OPTIONS,
+#if defined(__SANITIZE_THREAD__)
+                                  "PMIX_MCA_gds=hash",
+#endif
                                   CORELAB_MPIEXEC,
                                   "-np",
                                   std::to_string(ranks),
-                                  "--oversubscribe"};
+                                  "--oversubscribe",
+                                  "--mca",
+                                  "btl_tcp_if_include",
+                                  "lo"};
     if (::geteuid() == 0) argv.push_back("--allow-run-as-root");
     argv.push_back(corelab::test::lesson("08_mpi_mean"));
     argv.insert(argv.end(), args.begin(), args.end());
@@ -710,7 +927,8 @@ bool running(pid_t pid) {  // alive and not a zombie
     return close != std::string::npos && close + 2 < text.size() && text[close + 2] != 'Z';
 }
 
-// The /dev/shm files a process maps (Open MPI's vader_segment.* for a rank).
+// The /dev/shm files a process maps (a rank's Open MPI segments: vader_segment.*
+// in Open MPI 4, sm_segment.* in 5).
 std::vector<std::string> shm_mapped_by(pid_t pid) {
     std::ifstream maps("/proc/" + std::to_string(pid) + "/maps");
     std::vector<std::string> files;
@@ -720,6 +938,92 @@ std::vector<std::string> shm_mapped_by(pid_t pid) {
     }
     return files;
 }
+
+// The session directories of the mpirun with this pid, by symlink_status (no
+// link followed): Open MPI 4's $TMPDIR/ompi.<host>.<uid>/pid.<pid>, Open MPI
+// 5's $TMPDIR/prterun.<host>.<pid>.<uid>.
+std::vector<std::filesystem::path> sessions_of(pid_t mpirun) {
+    namespace fs = std::filesystem;
+    const char* tmpdir = std::getenv("TMPDIR");
+    const fs::path tmp = tmpdir != nullptr && *tmpdir != '\0' ? tmpdir : "/tmp";
+    const std::string uid = std::to_string(::geteuid()), pid = std::to_string(mpirun);
+    auto is_dir = [](const fs::path& p) {
+        std::error_code ec;
+        return fs::symlink_status(p, ec).type() == fs::file_type::directory;
+    };
+    std::vector<fs::path> found;
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator(tmp, ec)) {
+        const std::string name = e.path().filename().string();
+        if (name.starts_with("prterun.") && name.ends_with("." + pid + "." + uid) && is_dir(e.path())) {
+            found.push_back(e.path());
+        } else if (name.starts_with("ompi.") && name.ends_with("." + uid) && is_dir(e.path()) &&
+                   is_dir(e.path() / ("pid." + pid))) {
+            found.push_back(e.path() / ("pid." + pid));
+        }
+    }
+    return found;
+}
+
+// What Open MPI 4 and 5 leave after a SIGKILLed mpirun, made by hand for a
+// pid that is gone (whichever Open MPI is installed), beside symlinks of the
+// same names to a file and a directory that clean-ipc must not follow. Names
+// carry our pid as the host: nobody else's.
+struct FakeLeftovers {
+    std::filesystem::path seg4, seg5, ompi4, session4, session5, seg_link, session5_link, ompi4_link, keep;
+    LessonDir dir;
+    std::string dead;
+
+    FakeLeftovers() {
+        namespace fs = std::filesystem;
+        const pid_t child = ::fork();  // a pid that ran and is gone: these leftovers' "mpirun"
+        REQUIRE(child >= 0);
+        if (child == 0) ::_exit(0);
+        REQUIRE(corelab::test::wait_for(child, std::chrono::seconds(10)).ended);
+        dead = std::to_string(child);
+        const std::string uid = std::to_string(::geteuid()), host = "corelabtest" + std::to_string(::getpid());
+        const char* tmpdir = std::getenv("TMPDIR");
+        const fs::path tmp = tmpdir != nullptr && *tmpdir != '\0' ? tmpdir : "/tmp";
+        seg4 = "/dev/shm/vader_segment." + host + ".0.1";
+        seg5 = "/dev/shm/sm_segment." + host + ".0.1";
+        ompi4 = tmp / ("ompi." + host + "." + uid);
+        session4 = ompi4 / ("pid." + dead);
+        session5 = tmp / ("prterun." + host + "." + dead + "." + uid);
+        touch(seg4);
+        touch(seg5);
+        fs::create_directories(session4 / "0");
+        touch(session4 / "0" / "contact.txt");
+        fs::create_directories(session5 / "1");
+        touch(session5 / "1" / "pmix-gds-shmem2.jobdata");
+        keep = fs::path(dir.path) / "keep";
+        fs::create_directories(keep / ("pid." + dead));
+        touch(keep / "file");
+        touch(keep / ("pid." + dead) / "file");
+        seg_link = "/dev/shm/sm_segment." + host + "l.0.1";
+        session5_link = tmp / ("prterun." + host + "l." + dead + "." + uid);
+        ompi4_link = tmp / ("ompi." + host + "l." + uid);  // its pid.<dead> is keep's
+        fs::create_symlink(keep / "file", seg_link);
+        fs::create_directory_symlink(keep, session5_link);
+        fs::create_directory_symlink(keep, ompi4_link);
+    }
+    ~FakeLeftovers() {
+        std::error_code ec;
+        for (const auto& p : {seg_link, session5_link, ompi4_link, seg4, seg5}) std::filesystem::remove(p, ec);
+        std::filesystem::remove_all(session5, ec);
+        std::filesystem::remove_all(ompi4, ec);
+    }
+    static void touch(const std::filesystem::path& p) { std::ofstream(p) << "x"; }
+
+    void check_cleaned() const {
+        namespace fs = std::filesystem;
+        for (const auto& p : {seg4, seg5, session4, ompi4, session5})
+            CHECK_MESSAGE(!fs::exists(fs::symlink_status(p)), "left: " << p);
+        for (const auto& p : {seg_link, session5_link, ompi4_link})
+            CHECK_MESSAGE(fs::is_symlink(p), "a symlink was removed: " << p);
+        CHECK(fs::exists(keep / "file"));
+        CHECK(fs::exists(keep / ("pid." + dead) / "file"));
+    }
+};
 
 // mpirun with 2 ranks on a long run, started in its own group; its ranks' pids.
 pid_t start_mpirun(std::vector<pid_t>& ranks) {
@@ -799,6 +1103,67 @@ TEST_CASE("lesson 08: a rank killed mid-run or Ctrl-C ends the whole run and lea
         }
     }
 }
+TEST_CASE("lesson 08: ./course lesson 8 ends with status 130 on Ctrl-C and refuses a rank count that wraps" *
+          doctest::timeout(180)) {
+    const CourseRoot root;
+    const Outcome wrapped = run(root.lesson8({"--ranks", "18446744073709551618", "--n", "1000"}));  // 2^64 + 2
+    CHECK(wrapped.exit_code == 2);
+    CHECK(wrapped.err.find("--ranks takes a number of ranks from 1 to 256") != std::string::npos);
+
+    const pid_t course = corelab::test::start_in_own_group(root.lesson8({"--n", "20000000", "--repeat", "100"}));
+    std::vector<pid_t> ranks;
+    REQUIRE(corelab::test::eventually(
+        [&] {
+            const auto mpirun = corelab::test::live_children_of(course);
+            return mpirun.size() == 1 && (ranks = corelab::test::live_children_of(mpirun[0])).size() == 2;
+        },
+        std::chrono::seconds(60)));
+    std::this_thread::sleep_for(std::chrono::milliseconds(1500));  // into the timed runs
+    ::killpg(course, SIGINT);                                      // what Ctrl-C does
+    const auto ended = corelab::test::wait_for(course, std::chrono::seconds(30));
+    if (!ended.ended) ::killpg(course, SIGKILL);
+    REQUIRE(ended.ended);
+    CAPTURE(ended.exit_code);
+    CHECK((ended.signal == SIGINT || ended.exit_code == 130));  // a shell shows 130 either way; mpirun says 1
+    for (const pid_t r : ranks) {
+        CHECK(corelab::test::eventually([&] { return !running(r); }, std::chrono::seconds(10)));
+        if (running(r)) ::kill(r, SIGKILL);
+    }
+}
+
+TEST_CASE("lesson 08: shares that fit one by one but not together on one machine are refused before any is made" *
+          doctest::timeout(120)) {
+    // each of 3 ranks would hold 0.4 of the available memory: 1.2 of it together
+    const std::size_t available = corelab::available_memory();
+    REQUIRE(available > 0);
+    const std::size_t n = available / 8 / 10 * 12;
+    const Outcome o = run(mpiexec(3, {"--n", std::to_string(n), "--repeat", "1"}), std::chrono::seconds(60));
+    CAPTURE(o.err);
+    MESSAGE("lesson 08 --n " << n << " on 3 ranks: exit " << o.exit_code << " after " << o.seconds << " s, peak RSS "
+                             << o.max_rss_kb / 1024 << " MB");
+    CHECK(o.exit_code == 1);
+    CHECK(o.err.find("error: every rank: lesson 08 at n = " + std::to_string(n) + " (the shares of the 3 ranks on ") ==
+          0);
+    CHECK(o.err.find("GB of memory at once") != std::string::npos);
+    CHECK(o.err.find("use a smaller --n (--n ") != std::string::npos);
+    CHECK(o.max_rss_kb < 1024 * 1024);  // no share was made
+}
+
+TEST_CASE("lesson 08: --file naming a FIFO is refused at once on every rank" * doctest::timeout(120)) {
+    LessonDir dir;
+    const std::string fifo = dir.path + "/fifo";
+    REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+    const Outcome o = run(mpiexec(2, {"--file", fifo, "--repeat", "1"}), std::chrono::seconds(60));
+    // a rank still waiting to open it (the fault) gets its writer, so nothing is left behind
+    if (const int fd = ::open(fifo.c_str(), O_RDWR | O_NONBLOCK); fd >= 0) ::close(fd);
+    CAPTURE(o.err);
+    MESSAGE("lesson 08 --file FIFO: exit " << o.exit_code << " after " << o.seconds << " s");
+    CHECK(!o.timed_out);
+    CHECK(o.exit_code == 1);
+    CHECK(o.err.find("error: every rank: " + fifo + " is a FIFO") != std::string::npos);
+    CHECK(o.seconds < 30.0);  // mpirun's start and end; the refusal itself is immediate
+}
+
 TEST_CASE("lesson 08: a file truncated mid-run stops every rank by MPI_Abort and leaves no rank" *
           doctest::timeout(180)) {
     LessonDir dir;
@@ -820,7 +1185,8 @@ TEST_CASE("lesson 08: a file truncated mid-run stops every rank by MPI_Abort and
         if (running(r)) ::kill(r, SIGKILL);
     }
 }
-TEST_CASE("lesson 08: ./course clean-ipc removes what a killed mpirun left and spares a live run" *
+// One clean-ipc run for both kinds of leftovers: two at once could race for the same stale files.
+TEST_CASE("lesson 08: ./course clean-ipc removes what a killed mpirun left, spares a live run, follows no symlink" *
           doctest::timeout(180)) {
     std::vector<pid_t> live_ranks, killed_ranks;
     const pid_t live = start_mpirun(live_ranks);
@@ -830,17 +1196,27 @@ TEST_CASE("lesson 08: ./course clean-ipc removes what a killed mpirun left and s
                                       std::chrono::seconds(30)));
     REQUIRE(corelab::test::eventually([&] { return !(killed_files = shm_mapped_by(killed_ranks[0])).empty(); },
                                       std::chrono::seconds(30)));
-    ::kill(killed, SIGKILL);  // mpirun itself: its ranks follow, their shared memory stays
+    const auto live_sessions = sessions_of(live), killed_sessions = sessions_of(killed);
+    CHECK(live_sessions.size() == 1);
+    CHECK(killed_sessions.size() == 1);
+    ::kill(killed, SIGKILL);  // mpirun itself: its ranks follow, their shared memory and session directory stay
     CHECK(corelab::test::wait_for(killed, std::chrono::seconds(10)).ended);
     for (const pid_t r : killed_ranks)
         CHECK(corelab::test::eventually([&] { return !running(r); }, std::chrono::seconds(10)));
     for (const auto& f : killed_files) CHECK_MESSAGE(std::filesystem::exists(f), "Open MPI removed " << f << " itself");
+    for (const auto& d : killed_sessions)
+        CHECK_MESSAGE(std::filesystem::exists(d), "Open MPI removed " << d << " itself");
+    const FakeLeftovers fake;  // Open MPI 4's and 5's, whichever is installed
 
-    const Outcome clean = run({"/bin/bash", CORELAB_COURSE, "clean-ipc"});
+    const Outcome clean = run(
+        {"/usr/bin/env", "CORELAB_CLEAN_IPC_TOOL=" CORELAB_CLEAN_IPC_TOOL, "/bin/bash", CORELAB_COURSE, "clean-ipc"});
     CHECK(clean.exit_code == 0);
     CHECK(clean.out.find("Open MPI's") != std::string::npos);
     for (const auto& f : killed_files) CHECK_MESSAGE(!std::filesystem::exists(f), "left: " << f);
     for (const auto& f : live_files) CHECK_MESSAGE(std::filesystem::exists(f), "removed from a live run: " << f);
+    for (const auto& d : killed_sessions) CHECK_MESSAGE(!std::filesystem::exists(d), "left: " << d);
+    for (const auto& d : live_sessions) CHECK_MESSAGE(std::filesystem::exists(d), "removed from a live run: " << d);
+    fake.check_cleaned();
 
     ::killpg(live, SIGINT);
     const auto ended = corelab::test::wait_for(live, std::chrono::seconds(30));

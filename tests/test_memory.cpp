@@ -16,11 +16,13 @@
 #include <array>       // std::array
 #include <atomic>      // std::atomic
 #include <chrono>      // std::chrono
+#include <cstdio>      // std::fprintf
 #include <cstdlib>     // mkdtemp
 #include <cstring>     // std::memcpy
 #include <filesystem>  // std::filesystem
 #include <fstream>     // std::ifstream, std::ofstream
 #include <functional>  // std::function
+#include <map>         // std::map: a directory tree, file by file
 #include <random>      // std::mt19937
 #include <sstream>     // std::ostringstream
 #include <string>      // std::string
@@ -121,6 +123,54 @@ void put_u64(std::string& s, std::size_t at, std::uint64_t v) {
 // Recomputes the checksum so that only the change under test is wrong.
 void reseal(std::string& s) {
     put_u64(s, checksum_at, XXH3_64bits(s.data() + header_bytes, s.size() - header_bytes));
+}
+
+// Every path below `root` (symlinks not followed) and what it is: "dir", "link -> target" or
+// the file's bytes. Two equal snapshots mean nothing was removed, added or changed.
+std::map<std::string, std::string> snapshot(const fs::path& root) {
+    std::map<std::string, std::string> out;
+    for (auto it = fs::recursive_directory_iterator(root); it != fs::recursive_directory_iterator(); ++it) {
+        const std::string rel = it->path().lexically_relative(root).string();
+        const fs::file_status st = it->symlink_status();
+        if (fs::is_symlink(st)) {
+            out[rel] = "link -> " + fs::read_symlink(it->path()).string();
+        } else if (fs::is_directory(st)) {
+            out[rel] = "dir";
+        } else {
+            out[rel] = "file: " + read_file(it->path());
+        }
+    }
+    return out;
+}
+
+// A user's files shaped like what a careless clear removes: an empty Music/, a folder of the
+// 32-hex-digit kind holding a thesis, and an old folder named like a writer's temporary one.
+void plant_user_files(const fs::path& dir) {
+    const fs::path hex = dir / "proj" / "d41d8cd98f00b204e9800998ecf8427e";
+    const fs::path draft = dir / "proj" / ".tmp-1-draft";
+    fs::create_directories(dir / "Music");
+    fs::create_directories(hex);
+    fs::create_directories(draft);
+    write_file(hex / "thesis.txt", "Chapter 1. It was a dark and stormy night.\n");
+    write_file(draft / "output.bin", "not a cache entry\n");
+    write_file(dir / "notes.txt", "keep me\n");
+    const timespec an_hour_ago[2] = {{::time(nullptr) - 3600, 0}, {::time(nullptr) - 3600, 0}};
+    REQUIRE(::utimensat(AT_FDCWD, draft.c_str(), an_hour_ago, 0) == 0);  // a sweep would call it stale
+}
+
+// Uses `dir` as a cache the way lesson 05 does (open, cache a function, clear, shrink) and
+// returns the error that refused it, or "" when it was accepted.
+std::string use_as_cache(const fs::path& dir) {
+    try {
+        std::ostringstream quiet;
+        const corelab::Memory mem{dir, {.verbose = 0, .err = &quiet}};
+        (void)mem.cache("proj", squares);  // sweeps stale temporary folders of "proj"
+        mem.clear();
+        (void)mem.reduce_size(0);
+        return "";
+    } catch (const corelab::Error& e) {
+        return e.what();
+    }
 }
 
 // Forks a child that runs fn and exits with its return value (never returns here).
@@ -322,21 +372,36 @@ TEST_CASE("memory: the cache directory must be safe and writable" * doctest::tim
         CHECK_THROWS_AS(corelab::Memory{tmp / "file"}, corelab::Error);  // not a directory
     }
     SUBCASE("an existing directory that cannot be written names itself") {
-        // root may write anywhere on a writable file system: use a read-only one then.
-        const fs::path dir = ::geteuid() == 0 ? fs::path("/sys/kernel/mm") : tmp / "ro";
-        if (::geteuid() != 0) {
+        // root may write anywhere on a writable file system: an empty folder of sysfs then,
+        // which no one can write to (an empty one, or it would be refused as not a cache).
+        fs::path dir = tmp / "ro";
+        if (::geteuid() == 0) {
+            dir.clear();
+            std::error_code ec;
+            for (const char* parent : {"/sys/kernel", "/sys/class", "/sys/fs"}) {
+                for (const auto& e : fs::directory_iterator(parent, ec)) {
+                    if (dir.empty() && !e.is_symlink(ec) && e.is_directory(ec) && fs::is_empty(e.path(), ec) &&
+                        (fs::status(e.path(), ec).permissions() & (fs::perms::group_write | fs::perms::others_write)) ==
+                            fs::perms::none) {
+                        dir = e.path();
+                    }
+                }
+            }
+        } else {
             fs::create_directory(dir);
             REQUIRE(::chmod(dir.c_str(), 0500) == 0);
         }
-        if (!fs::is_directory(dir)) {
+        if (dir.empty()) {
             MESSAGE("no read-only directory to try here");
             return;
         }
+        CAPTURE(dir);
         try {
             const corelab::Memory mem{dir};
             FAIL("an unwritable cache directory was accepted");
         } catch (const corelab::Error& e) {
             CHECK(std::string(e.what()).find(dir.string()) != std::string::npos);
+            CHECK(std::string(e.what()).find("cannot write to the cache directory") != std::string::npos);
         }
     }
 }
@@ -433,7 +498,8 @@ TEST_CASE("memory: a writer SIGKILLed before its rename leaves nothing that load
     CHECK(before.temps[0].filename().string().find(".tmp-" + std::to_string(pid) + "-") == 0);
     CHECK(fs::file_size(before.temps[0] / "output.bin") > 8000);  // whole, but never renamed into place
 
-    // A live writer's fresh temp dir stays; an old one (pid reused?) goes.
+    // Temp dirs that nobody holds go too, even named with a live pid (ours) and
+    // fresh: a live writer holds a lock on its own (the tests below).
     const fs::path mine = fn_dir / (".tmp-" + std::to_string(::getpid()) + "-live");
     const fs::path old = fn_dir / (".tmp-" + std::to_string(::getpid()) + "-old");
     fs::create_directory(mine);
@@ -448,9 +514,7 @@ TEST_CASE("memory: a writer SIGKILLed before its rename leaves nothing that load
         ++calls;
         return squares(x);
     });
-    const Listing after = list(fn_dir);
-    REQUIRE(after.temps.size() == 1);
-    CHECK(after.temps[0] == mine);
+    CHECK(list(fn_dir).temps.empty());
     CHECK_FALSE(square.check_call_in_cache(a));
     CHECK(square(a) == squares(a));
     CHECK(calls == 1);
@@ -747,6 +811,227 @@ TEST_CASE("memory: clear removes entries and only entries") {
     CHECK(mem.size_on_disk() == 0);
 }
 
+TEST_CASE("memory: a cache directory that is a symlink is refused and what it points to survives") {
+    TempDir tmp;
+    plant_user_files(tmp / "home");
+    fs::create_directory_symlink(tmp / "home", tmp / "link");  // --cachedir pointed at a link to a home
+    const auto before = snapshot(tmp / "home");
+    const std::string why = use_as_cache(tmp / "link");
+    CHECK(snapshot(tmp / "home") == before);  // every file, byte for byte; Music/ too
+    CHECK(why.find((tmp / "link").string()) != std::string::npos);
+    CHECK(why.find("is a symbolic link") != std::string::npos);
+    CHECK(use_as_cache((tmp / "link").string() + "//").find("is a symbolic link") != std::string::npos);
+    CHECK(snapshot(tmp / "home") == before);
+    // A dangling link is refused too, and nothing is created where it points.
+    fs::create_directory_symlink(tmp / "nowhere", tmp / "dangling");
+    CHECK(use_as_cache(tmp / "dangling").find("is a symbolic link") != std::string::npos);
+    CHECK_FALSE(fs::exists(tmp / "nowhere"));
+}
+
+TEST_CASE("memory: a cache root swapped for a symlink after it was opened is still the directory opened") {
+    TempDir tmp;
+    plant_user_files(tmp / "home");
+    const auto before = snapshot(tmp / "home");
+    const corelab::Memory mem{tmp / "cache", {.verbose = 0}};
+    auto square = mem.cache("square", squares);
+    square(ramp(3, 1.0));
+    fs::rename(tmp / "cache", tmp / "moved");
+    fs::create_directory_symlink(tmp / "home", tmp / "cache");
+    (void)mem.cache("proj", squares);
+    mem.clear();
+    CHECK(mem.reduce_size(0) == 0);
+    CHECK(snapshot(tmp / "home") == before);
+    CHECK(list(tmp / "moved" / "square").entries.empty());  // the cache it opened was cleared
+}
+
+TEST_CASE("memory: a non-empty directory that is not a corelab cache is refused untouched") {
+    TempDir tmp;
+    plant_user_files(tmp / "home");
+    const auto before = snapshot(tmp / "home");
+    const std::string why = use_as_cache(tmp / "home");  // --cachedir ~
+    CHECK(snapshot(tmp / "home") == before);
+    CHECK(why.find((tmp / "home").string()) != std::string::npos);
+    CHECK(why.find("not empty and is not a corelab cache") != std::string::npos);
+    CHECK(why.find("choose an empty or new directory") != std::string::npos);
+    // One file is enough to refuse it.
+    fs::create_directory(tmp / "one");
+    write_file(tmp / "one" / "todo.txt", "x");
+    CHECK(use_as_cache(tmp / "one").find("not a corelab cache") != std::string::npos);
+    CHECK(read_file(tmp / "one" / "todo.txt") == "x");
+    CHECK(snapshot(tmp / "one").size() == 1);
+}
+
+TEST_CASE("memory: processes opening one new cache directory at once all mark it and use it" * doctest::timeout(60)) {
+    TempDir tmp;
+    int go[2];
+    REQUIRE(::pipe(go) == 0);
+    std::vector<pid_t> children;
+    for (int k = 0; k < 6; ++k) {
+        children.push_back(spawn([&, k] {
+            ::close(go[1]);
+            char c;
+            if (::read(go[0], &c, 1) != 0) return 97;  // all start when the pipe closes
+            try {
+                const corelab::Memory mem{tmp / "shared", {.verbose = 0}};
+                return mem.cache("square", squares)(ramp(3, k)) == squares(ramp(3, k)) ? 0 : 2;
+            } catch (const corelab::Error& e) {
+                std::fprintf(stderr, "child %d: %s\n", k, e.what());  // the test's log says why
+                return 3;
+            }
+        }));
+    }
+    ::close(go[0]);
+    ::close(go[1]);
+    for (const pid_t pid : children) CHECK(exit_code(reap(pid)) == 0);
+    const corelab::Memory mem{tmp / "shared", {.verbose = 0}};
+    CHECK(list(tmp / "shared" / "square").entries.size() == 6);
+    CHECK(snapshot(tmp / "shared").size() == 2 + 2 + 6 * 3);  // 2 marks, square/ and its mark, 6 entries
+}
+
+TEST_CASE("memory: a new or empty cache directory is marked with CACHEDIR.TAG and a version file") {
+    TempDir tmp;
+    fs::create_directory(tmp / "empty");
+    for (const fs::path& dir : {tmp / "new", tmp / "empty"}) {
+        CAPTURE(dir);
+        const corelab::Memory mem{dir, {.verbose = 0}};
+        const std::string tag = read_file(dir / "CACHEDIR.TAG");
+        CHECK(tag.rfind("Signature: 8a477f597d28d172789f06886806bc55\n", 0) == 0);  // bford.info/cachedir
+        CHECK(tag.find("corelab") != std::string::npos);
+        CHECK(read_file(dir / ".corelab-cache").rfind("corelab-memory-cache 1\n", 0) == 0);
+        mem.cache("square", squares)(ramp(3, 1.0));
+        CHECK(read_file(dir / "square" / ".corelab-function").rfind("corelab-memory-function 1\n", 0) == 0);
+        const corelab::Memory again{dir, {.verbose = 0}};  // marked now: opened, not refused
+        CHECK(again.cache("square", squares).check_call_in_cache(ramp(3, 1.0)));
+        mem.clear();
+        CHECK(fs::exists(dir / "CACHEDIR.TAG"));  // clear keeps the marks of the cache itself
+        CHECK(fs::exists(dir / ".corelab-cache"));
+        CHECK_FALSE(fs::exists(dir / "square"));  // and removes a function folder it emptied
+    }
+}
+
+TEST_CASE("memory: a cache written before directories were marked is adopted, unless it holds anything else") {
+    TempDir tmp;
+    const auto a = ramp(3, 1.0);
+    const auto unmark = [&](const fs::path& dir) {
+        for (const char* f : {"CACHEDIR.TAG", ".corelab-cache", "square/.corelab-function", "cube/.corelab-function"}) {
+            fs::remove(dir / f);
+        }
+    };
+    {
+        const corelab::Memory mem{tmp / "old", {.verbose = 0}};
+        mem.cache("square", squares)(a);
+        mem.cache("cube", [](double x) { return x * x * x; })(2.0);
+    }
+    unmark(tmp / "old");
+    fs::create_directory(tmp / "old" / "empty_fn");  // an empty function folder: left unmarked
+    {
+        const corelab::Memory mem{tmp / "old", {.verbose = 0}};
+        CHECK(mem.cache("square", squares).check_call_in_cache(a));
+        CHECK(fs::exists(tmp / "old" / ".corelab-cache"));
+        CHECK(fs::exists(tmp / "old" / "cube" / ".corelab-function"));
+        CHECK_FALSE(fs::exists(tmp / "old" / "empty_fn" / ".corelab-function"));
+        mem.clear();
+        CHECK_FALSE(mem.cache("square", squares).check_call_in_cache(a));
+        CHECK(fs::is_directory(tmp / "old" / "empty_fn"));  // not marked: not removed
+    }
+    // The same tree with one foreign file in an entry folder is not a cache: refused untouched.
+    {
+        const corelab::Memory mem{tmp / "old2", {.verbose = 0}};
+        mem.cache("square", squares)(a);
+    }
+    unmark(tmp / "old2");
+    write_file(only_entry(tmp / "old2" / "square") / "notes.txt", "mine");
+    const auto before = snapshot(tmp / "old2");
+    CHECK(use_as_cache(tmp / "old2").find("not a corelab cache") != std::string::npos);
+    CHECK(snapshot(tmp / "old2") == before);
+}
+
+TEST_CASE("memory: symlinks planted inside a cache are never followed by clear, reduce_size or the sweep") {
+    TempDir tmp;
+    plant_user_files(tmp / "home");
+    const auto before = snapshot(tmp / "home");
+    Captured cap;
+    const corelab::Memory mem{tmp / "cache", cap.options()};
+    auto square = mem.cache("square", squares);
+    square(ramp(3, 1.0));
+    const fs::path fn_dir = tmp / "cache" / "square";
+    // A function folder that is a link to the user's folder; an entry name and a temp name
+    // in a real function folder that are links out of the cache.
+    fs::create_directory_symlink(tmp / "home" / "proj", tmp / "cache" / "proj");
+    fs::create_directory_symlink(tmp / "home" / "proj" / "d41d8cd98f00b204e9800998ecf8427e",
+                                 fn_dir / "0123456789abcdef0123456789abcdef");
+    fs::create_directory_symlink(tmp / "home" / "proj" / ".tmp-1-draft", fn_dir / ".tmp-1-planted");
+    fs::create_symlink(tmp / "home" / "notes.txt", tmp / "cache" / "notes.txt");
+    try {
+        (void)mem.cache("proj", squares);  // the sweep of "proj" must not enter the link
+        FAIL_CHECK("a function folder that is a symlink was accepted");
+    } catch (const corelab::Error& e) {
+        CHECK(std::string(e.what()).find("symbolic link") != std::string::npos);
+    }
+    mem.clear();
+    CHECK(mem.reduce_size(0) == 0);
+    CHECK(mem.size_on_disk() == 0);
+    CHECK(snapshot(tmp / "home") == before);
+    CHECK_FALSE(square.check_call_in_cache(ramp(3, 1.0)));  // the real entry went
+    // The links themselves are not the cache's either: left where they were planted.
+    CHECK(fs::is_symlink(tmp / "cache" / "proj"));
+    CHECK(fs::is_symlink(fn_dir / "0123456789abcdef0123456789abcdef"));
+    CHECK(fs::is_symlink(fn_dir / ".tmp-1-planted"));
+    CHECK(fs::is_symlink(tmp / "cache" / "notes.txt"));
+}
+
+TEST_CASE("memory: files the cache did not write are left alone by clear, reduce_size and the sweep") {
+    TempDir tmp;
+    Captured cap;
+    const corelab::Memory mem{tmp / "cache", cap.options()};
+    auto square = mem.cache("square", squares);
+    const auto a = ramp(3, 1.0), b = ramp(4, 1.0);
+    const fs::path fn_dir = tmp / "cache" / "square";
+    square(a);
+    const fs::path entry_a = only_entry(fn_dir);
+    square(b);
+    // Inside a marked function folder: a file added to a real entry, a 32-hex folder holding a
+    // user's file, a stale-looking temp folder holding one, an entry-named plain file.
+    write_file(entry_a / "notes.txt", "mine");
+    fs::create_directory(fn_dir / "d41d8cd98f00b204e9800998ecf8427e");
+    write_file(fn_dir / "d41d8cd98f00b204e9800998ecf8427e" / "thesis.txt", "chapter 1");
+    fs::create_directory(fn_dir / ".tmp-1-mine");
+    write_file(fn_dir / ".tmp-1-mine" / "draft.txt", "draft");
+    const timespec an_hour_ago[2] = {{::time(nullptr) - 3600, 0}, {::time(nullptr) - 3600, 0}};
+    REQUIRE(::utimensat(AT_FDCWD, (fn_dir / ".tmp-1-mine").c_str(), an_hour_ago, 0) == 0);
+    write_file(fn_dir / "00000000000000000000000000000000", "a file, not a folder");
+    // Beside the function folders: a user's folders, unmarked.
+    plant_user_files(tmp / "cache");
+    const fs::path theirs[] = {entry_a / "notes.txt",
+                               fn_dir / "d41d8cd98f00b204e9800998ecf8427e" / "thesis.txt",
+                               fn_dir / ".tmp-1-mine" / "draft.txt",
+                               fn_dir / "00000000000000000000000000000000",
+                               tmp / "cache" / "Music",
+                               tmp / "cache" / "notes.txt",
+                               tmp / "cache" / "proj" / "d41d8cd98f00b204e9800998ecf8427e" / "thesis.txt",
+                               tmp / "cache" / "proj" / ".tmp-1-draft" / "output.bin"};
+    std::map<std::string, std::string> before;
+    for (const auto& p : theirs) before[p.string()] = fs::is_directory(p) ? "dir" : read_file(p);
+    const auto after = [&] {
+        std::map<std::string, std::string> now;
+        for (const auto& p : theirs) {
+            if (fs::exists(p)) now[p.string()] = fs::is_directory(p) ? "dir" : read_file(p);
+        }
+        return now;
+    };
+
+    (void)mem.cache("square", squares);                           // the sweep
+    CHECK_THROWS_AS(mem.cache("proj", squares), corelab::Error);  // an unmarked folder of the user's: not swept
+    CHECK(after() == before);
+    CHECK(mem.reduce_size(0) == 1);  // b's entry; a's holds notes.txt now
+    CHECK(after() == before);
+    CHECK(square.check_call_in_cache(a));
+    CHECK_FALSE(square.check_call_in_cache(b));
+    mem.clear();
+    CHECK(after() == before);
+    CHECK(cap.err.str().find("notes.txt") != std::string::npos);  // said why it was left
+}
+
 TEST_CASE("memory: threads of one process share a cache and large arguments hash on two cores" *
           doctest::timeout(120)) {
     TempDir tmp;
@@ -819,4 +1104,96 @@ TEST_CASE("memory: a large result is read and checksummed on two cores and its d
     CHECK(cap.warnings() == 2);
     CHECK(right(make(n)));
     CHECK(calls == 3);
+}
+
+namespace {
+
+// Waits (at most 30 s) until the child `pid` has ended, without reaping it:
+// it stays a zombie, whose pid still answers kill(pid, 0).
+bool ended_unreaped(pid_t pid) {
+    const auto deadline = std::chrono::steady_clock::now() + 30s;
+    for (;;) {
+        siginfo_t info{};
+        if (::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG | WNOWAIT) == 0 && info.si_pid == pid) {
+            return true;
+        }
+        if (std::chrono::steady_clock::now() > deadline) return false;
+        std::this_thread::sleep_for(1ms);
+    }
+}
+
+// Forks a writer of square(a) into `cache` that stops just before its rename
+// and says so on the returned descriptor; `then` runs there (in the child).
+pid_t writer_paused_before_rename(const fs::path& cache, const std::vector<double>& a, int& ready_fd,
+                                  std::function<void()> then) {
+    int ready[2];
+    REQUIRE(::pipe(ready) == 0);
+    const pid_t pid = spawn([&] {
+        ::close(ready[0]);
+        corelab::detail::memory_test_hooks().before_rename = [&] {
+            (void)!::write(ready[1], "r", 1);  // the entry is written, not yet renamed
+            then();
+        };
+        const corelab::Memory mem{cache, {.verbose = 0}};
+        return mem.cache("square", squares)(a) == squares(a) ? 0 : 1;
+    });
+    ::close(ready[1]);
+    pollfd p{ready[0], POLLIN, 0};
+    REQUIRE(::poll(&p, 1, 30'000) == 1);
+    char c = 0;
+    REQUIRE(::read(ready[0], &c, 1) == 1);
+    ready_fd = ready[0];
+    return pid;
+}
+
+}  // namespace
+
+TEST_CASE("memory: a writer that died is swept at once, while it is still a zombie" * doctest::timeout(60)) {
+    TempDir tmp;
+    const auto a = ramp(1000, 2.0);
+    int ready = -1;
+    const pid_t pid = writer_paused_before_rename(tmp / "cache", a, ready, [] { ::_exit(7); });
+    ::close(ready);
+    REQUIRE(ended_unreaped(pid));
+    CHECK(::kill(pid, 0) == 0);  // a zombie: by a pid test it still runs
+    const fs::path fn_dir = tmp / "cache" / "square";
+    REQUIRE(list(fn_dir).temps.size() == 1);
+
+    const corelab::Memory mem{tmp / "cache", {.verbose = 0}};
+    auto square = mem.cache("square", squares);
+    CHECK(list(fn_dir).temps.empty());  // its writer holds no lock: swept
+    CHECK(square(a) == squares(a));
+    CHECK(exit_code(reap(pid)) == 7);
+}
+
+TEST_CASE("memory: a live writer's temporary directory is kept however old it is" * doctest::timeout(60)) {
+    TempDir tmp;
+    const auto a = ramp(1000, 3.0);
+    int go[2];
+    REQUIRE(::pipe(go) == 0);
+    int ready = -1;
+    const pid_t pid = writer_paused_before_rename(tmp / "cache", a, ready, [&] {
+        ::close(go[1]);
+        char c = 0;
+        (void)!::read(go[0], &c, 1);  // until the test lets it rename
+    });
+    ::close(ready);
+    ::close(go[0]);
+    const fs::path fn_dir = tmp / "cache" / "square";
+    const Listing before = list(fn_dir);
+    REQUIRE(before.temps.size() == 1);
+    // a slow writer: its directory was last changed two minutes ago
+    const timespec two_minutes_ago[2] = {{::time(nullptr) - 120, 0}, {::time(nullptr) - 120, 0}};
+    REQUIRE(::utimensat(AT_FDCWD, before.temps[0].c_str(), two_minutes_ago, 0) == 0);
+
+    Captured cap;
+    const corelab::Memory mem{tmp / "cache", cap.options()};
+    auto square = mem.cache("square", squares);
+    CHECK(list(fn_dir).temps == before.temps);  // its writer runs and holds the lock: kept
+    (void)!::write(go[1], "g", 1);
+    ::close(go[1]);
+    CHECK(exit_code(reap(pid)) == 0);
+    CHECK(list(fn_dir).temps.empty());
+    CHECK(list(fn_dir).entries.size() == 1);  // the writer's rename found its directory
+    CHECK(square.check_call_in_cache(a));
 }

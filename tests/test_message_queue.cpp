@@ -8,6 +8,7 @@
 #include <sys/wait.h>  // waitpid
 #include <unistd.h>    // fork
 
+#include <algorithm>   // std::find
 #include <array>       // std::array
 #include <chrono>      // std::chrono
 #include <filesystem>  // std::filesystem::exists
@@ -172,4 +173,40 @@ TEST_CASE("message queue: fault storm of 300 children SIGKILLed while hammering 
     CHECK(clean + broken == 300);
     CHECK(slowest < 5.0);
     CHECK(corelab::test::shm_objects_of(::getpid()).empty());
+}
+
+TEST_CASE("message queue: a zombie owner's queue is swept at once, before anyone reaps it" * doctest::timeout(60)) {
+    // Other test programs sweep /dev/shm too: the check that names our sweep
+    // as the remover retries with a fresh queue when another was first.
+    bool listed = false;
+    for (int attempt = 0; attempt < 3 && !listed; ++attempt) {
+        int fds[2];
+        REQUIRE(::pipe(fds) == 0);
+        const pid_t pid = ::fork();
+        REQUIRE(pid >= 0);
+        if (pid == 0) {
+            ::close(fds[0]);
+            try {
+                auto queue = ipc::MessageQueue<Pair>::create(4, "zombie_queue");
+                (void)!::write(fds[1], queue.name().c_str(), queue.name().size());
+                ::_exit(0);  // no destructor runs: the queue stays, as after kill -9
+            } catch (...) {
+                ::_exit(3);  // never into the test runner: the parent sees no name
+            }
+        }
+        ::close(fds[1]);
+        char buffer[256] = {};
+        const ssize_t got = ::read(fds[0], buffer, sizeof buffer - 1);
+        ::close(fds[0]);
+        REQUIRE(got > 0);
+        const std::string name(buffer, static_cast<std::size_t>(got));
+        REQUIRE(corelab::test::wait_for_zombie(pid, 10s).ended);
+        CHECK(::kill(pid, 0) == 0);  // by a pid test, it still runs
+        const auto removed = ipc::remove_stale();
+        CHECK_FALSE(std::filesystem::exists(std::string(ipc::shm_directory) + "/" + name));
+        listed = std::find(removed.begin(), removed.end(), name) != removed.end();
+        CHECK(corelab::test::wait_for(pid, 10s).ended);
+        ::unlink((std::string(ipc::shm_directory) + "/" + name).c_str());
+    }
+    CHECK_MESSAGE(listed, "another sweep removed the zombie's queue first, three times");
 }

@@ -2,15 +2,21 @@
 // n_jobs and both backends; n_jobs follows joblib's rule; real faults (a
 // throw in task k, abort(), SIGKILL, a task that never returns) end in an
 // error naming the task, with no child, no zombie and nothing in /dev/shm;
-// progress lines follow joblib's format and schedule.
+// progress lines follow joblib's format and schedule; what tasks print
+// arrives whole, and a task that leaves a process behind or forks a copy of
+// its worker neither hangs map() nor is miscounted.
 #include <doctest/doctest.h>
-#include <signal.h>  // raise, SIGKILL
-#include <unistd.h>  // getpid
+#include <signal.h>    // raise, kill, SIGKILL
+#include <sys/mman.h>  // mmap: a page the test shares with the workers
+#include <unistd.h>    // getpid, fork, _exit
 
 #include <atomic>     // std::atomic
 #include <chrono>     // std::chrono
 #include <csignal>    // std::signal
-#include <cstdlib>    // std::abort
+#include <cstdio>     // std::printf
+#include <cstdlib>    // std::abort, std::system
+#include <fstream>    // std::ifstream
+#include <iostream>   // std::cout
 #include <list>       // std::list (a range without indices)
 #include <regex>      // std::regex
 #include <sstream>    // std::ostringstream
@@ -26,6 +32,7 @@ using corelab::Backend;
 using corelab::Parallel;
 using corelab::ParallelOptions;
 using corelab::TaskError;
+using corelab::test::CapturedStdout;
 using namespace std::chrono_literals;
 
 namespace {
@@ -52,6 +59,26 @@ TaskError task_failure(ParallelOptions options, std::size_t n, F f) {
     }
     FAIL("map() did not throw a TaskError");
     return TaskError(99, 99, "");
+}
+
+// A page shared with forked workers (and their children), unmapped at the end.
+struct SharedPids {
+    pid_t* pids;
+    SharedPids() {
+        void* p = ::mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+        REQUIRE(p != MAP_FAILED);
+        pids = static_cast<pid_t*>(p);
+    }
+    ~SharedPids() {
+        for (int i = 0; i < 8; ++i) {
+            if (pids[i] > 0) ::kill(pids[i], SIGKILL);  // whatever a task left running
+        }
+        ::munmap(pids, 4096);
+    }
+};
+
+double seconds_since(std::chrono::steady_clock::time_point start) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
 }  // namespace
@@ -266,5 +293,129 @@ TEST_CASE("parallel: progress lines follow joblib's format and schedule" * docte
     Parallel silent({.n_jobs = 2, .verbose = 0, .progress = &quiet});
     (void)silent.map([](std::size_t i) { return i; }, corelab::range(10));
     CHECK(quiet.str().empty());
+    check_clean();
+}
+
+TEST_CASE("parallel: every line a task prints arrives, through a pipe or into a file, on both backends" *
+          doctest::timeout(60)) {
+    constexpr std::size_t tasks = 40;
+    constexpr int per_task = 5;
+    for (Backend backend : both) {
+        for (auto into : {CapturedStdout::Into::pipe, CapturedStdout::Into::file}) {
+            const std::string backend_name = corelab::to_string(backend);
+            CAPTURE(backend_name);
+            CAPTURE(into == CapturedStdout::Into::pipe ? "pipe" : "file");
+            std::string text;
+            {
+                CapturedStdout out(into);
+                // not yet flushed when the workers fork: it must arrive once, not once per worker
+                std::printf("printed before map\n");
+                Parallel par({.n_jobs = 3, .backend = backend, .batch_size = 2});
+                (void)par.map(
+                    [](std::size_t i) {
+                        for (int j = 0; j < per_task; ++j) {
+                            std::printf("task %zu printf %d\n", i, j);
+                            std::cout << ("task " + std::to_string(i) + " cout " + std::to_string(j) + "\n");
+                        }
+                        return i;
+                    },
+                    corelab::range(tasks));
+                text = out.text();
+            }
+            std::size_t found = 0;
+            for (std::size_t i = 0; i < tasks; ++i) {
+                for (int j = 0; j < per_task; ++j) {
+                    for (const char* how : {" printf ", " cout "}) {
+                        const std::string line = "task " + std::to_string(i) + how + std::to_string(j) + "\n";
+                        const auto at = text.find(line);
+                        found += at != std::string::npos && text.find(line, at + 1) == std::string::npos;
+                    }
+                }
+            }
+            CHECK(found == 2 * tasks * per_task);  // each line once
+            const auto before = text.find("printed before map\n");
+            CHECK(before != std::string::npos);
+            CHECK(text.find("printed before map\n", before + 1) == std::string::npos);
+        }
+    }
+    check_clean();
+}
+
+TEST_CASE("parallel: a task that leaves a process behind does not hold map() beyond its own work" *
+          doctest::timeout(60)) {
+    // system() starts a shell, and the shell a background sleep: a holder of
+    // every descriptor the worker lets an exec'd program inherit
+    SharedPids left;
+    const std::string pidfile = "/tmp/corelab-test-sleep-" + std::to_string(::getpid());
+    Parallel par({.n_jobs = 2, .backend = Backend::processes, .batch_size = 1});
+    auto start = std::chrono::steady_clock::now();
+    auto r = par.map(
+        [&](std::size_t i) {
+            if (i == 3 && std::system(("sleep 10 & echo $! > " + pidfile).c_str()) != 0) throw std::runtime_error("sh");
+            return i;
+        },
+        corelab::range(10));
+    const double with_shell = seconds_since(start);
+    std::ifstream(pidfile) >> left.pids[0];
+    std::remove(pidfile.c_str());
+    CHECK(r == std::vector<std::size_t>{0, 1, 2, 3, 4, 5, 6, 7, 8, 9});
+    CHECK(left.pids[0] > 0);
+    CHECK(with_shell < 3.0);  // not the sleep's 10 s
+
+    // a child forked without exec holds the worker's result pipe itself
+    start = std::chrono::steady_clock::now();
+    r = par.map(
+        [&](std::size_t i) {
+            if (i == 3) {
+                const pid_t child = ::fork();
+                if (child == 0) {
+                    std::this_thread::sleep_for(10s);
+                    ::_exit(0);
+                }
+                left.pids[1] = child;
+            }
+            return i;
+        },
+        corelab::range(10));
+    const double with_child = seconds_since(start);
+    CHECK(r == std::vector<std::size_t>{0, 1, 2, 3, 4, 5, 6, 7, 8, 9});
+    CHECK(left.pids[1] > 0);
+    CHECK(with_child < 3.0);
+    MESSAGE("map() with a background sleep took " << with_shell << " s, with a forked child " << with_child << " s");
+    check_clean();
+}
+
+TEST_CASE("parallel: a task that forks a copy of its worker is named as such" * doctest::timeout(60)) {
+    // the copy returns from fork() into the worker's loop: it sends task 3's
+    // result too, then takes more tasks
+    SharedPids left;
+    const auto e = task_failure({.n_jobs = 2, .backend = Backend::processes, .batch_size = 1}, 200, [&](std::size_t i) {
+        if (i == 3) {
+            const pid_t child = ::fork();
+            if (child > 0) {
+                left.pids[0] = child;
+                std::this_thread::sleep_for(200ms);  // the copy sends first
+            }
+        }
+        return i;
+    });
+    const std::string what = e.what();
+    MESSAGE(what);
+    CHECK(e.task() == 3);
+    CHECK(what.find("did a task fork without exec?") != std::string::npos);
+    CHECK(what.find("only") == std::string::npos);  // not "only 204 of 200 results arrived"
+    check_clean();
+}
+
+TEST_CASE("parallel: a worker that exits 0 mid-task is named with its task" * doctest::timeout(60)) {
+    const auto e = task_failure({.n_jobs = 2, .backend = Backend::processes, .batch_size = 1}, 20, [](std::size_t i) {
+        if (i == 7) ::_exit(0);
+        return i;
+    });
+    MESSAGE(std::string(e.what()));
+    CHECK(e.task() == 7);
+    CHECK(std::regex_search(std::string(e.what()),
+                            std::regex("^worker [01] \\(pid [0-9]+\\) exited with status 0 while running task 7, "
+                                       "before returning its result$")));
     check_clean();
 }

@@ -1,7 +1,8 @@
 // Tests of corelab/process_workers.hpp: results equal the serial ones for many
 // sizes and worker counts, and real faults (a throw, abort(), exit(42), a
 // SIGKILL from outside, a hang) end in a WorkerError that names the worker,
-// with no child, no zombie and nothing of ours left in /dev/shm.
+// with no child, no zombie and nothing of ours left in /dev/shm; what a
+// worker prints reaches a pipe or a file whole.
 #include <doctest/doctest.h>
 #include <signal.h>    // kill
 #include <sys/wait.h>  // waitpid
@@ -10,7 +11,9 @@
 #include <atomic>     // std::atomic
 #include <chrono>     // std::chrono
 #include <csignal>    // std::signal
+#include <cstdio>     // std::printf
 #include <cstdlib>    // std::abort
+#include <iostream>   // std::cout
 #include <stdexcept>  // std::runtime_error
 #include <string>     // std::string
 #include <thread>     // std::thread
@@ -85,6 +88,43 @@ TEST_CASE("process workers: partial sums equal the serial sum for every size and
                 [&](unsigned k) { return corelab::sum_loop(corelab::chunk(all, k, workers)); });
             CHECK(corelab::combine(parts) == serial);  // eighths sum exactly: equal, not approximately
         }
+    }
+    check_clean();
+}
+
+TEST_CASE("process workers: every line a worker prints arrives, through a pipe or into a file" * doctest::timeout(60)) {
+    using corelab::test::CapturedStdout;
+    constexpr unsigned workers = 3;
+    constexpr int lines = 12;
+    for (auto into : {CapturedStdout::Into::pipe, CapturedStdout::Into::file}) {
+        CAPTURE(into == CapturedStdout::Into::pipe ? "pipe" : "file");
+        std::string text;
+        {
+            CapturedStdout out(into);
+            std::printf("printed before run\n");  // not yet flushed at the fork: once, not once per worker
+            (void)ProcessWorkers(workers).run([](unsigned k) {
+                for (int j = 0; j < lines; ++j) {
+                    std::printf("worker %u printf %d\n", k, j);
+                    std::cout << "worker " << k << " cout " << j << '\n';
+                }
+                return k;
+            });
+            text = out.text();
+        }
+        std::size_t found = 0;
+        for (unsigned k = 0; k < workers; ++k) {
+            for (int j = 0; j < lines; ++j) {
+                for (const char* how : {" printf ", " cout "}) {
+                    const std::string line = "worker " + std::to_string(k) + how + std::to_string(j) + "\n";
+                    const auto at = text.find(line);
+                    found += at != std::string::npos && text.find(line, at + 1) == std::string::npos;
+                }
+            }
+        }
+        CHECK(found == 2 * workers * lines);
+        const auto before = text.find("printed before run\n");
+        CHECK(before != std::string::npos);
+        CHECK(text.find("printed before run\n", before + 1) == std::string::npos);
     }
     check_clean();
 }

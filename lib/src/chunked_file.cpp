@@ -16,7 +16,7 @@
 #include <utility>     // std::exchange
 
 #include "corelab/error.hpp"      // Error
-#include "corelab/ipc/names.hpp"  // make_name, track_path, install_signal_cleanup
+#include "corelab/ipc/names.hpp"  // make_name, track_path, install_signal_cleanup, lock_as_owner
 
 namespace corelab {
 namespace {
@@ -51,6 +51,7 @@ public:
             throw Error(text);
         }
     }
+    Fd(Fd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
     Fd(const Fd&) = delete;
     Fd& operator=(const Fd&) = delete;
     ~Fd() {
@@ -167,6 +168,28 @@ Partial read_by_mmap(int fd, const DataFile& file, const FileChunk& chunk) {
     return total;
 }
 
+const char* kind_of(mode_t mode) {
+    if (S_ISDIR(mode)) return "a directory";
+    if (S_ISFIFO(mode)) return "a FIFO (named pipe)";
+    if (S_ISCHR(mode)) return "a character device";
+    if (S_ISBLK(mode)) return "a block device";
+    if (S_ISSOCK(mode)) return "a socket";
+    return "not a file";
+}
+
+// Opens `path` for reading and checks that it is a regular file. O_NONBLOCK
+// first: opening a FIFO for reading would wait for a writer, for ever; a
+// regular file ignores the flag, which is then cleared anyway.
+Fd open_regular(const std::string& path) {
+    Fd fd(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC, "open");
+    const struct stat st = stat_of(fd.get(), path);
+    if (!S_ISREG(st.st_mode)) {
+        throw Error(path + " is " + kind_of(st.st_mode) + ", not a regular file, so not a corelab data file");
+    }
+    ::fcntl(fd.get(), F_SETFL, ::fcntl(fd.get(), F_GETFL) & ~O_NONBLOCK);
+    return fd;
+}
+
 }  // namespace
 
 DataFile write_data_file(const std::string& path, std::span<const double> data, const WriteProgress& progress) {
@@ -198,9 +221,8 @@ DataFile write_data_file(const std::string& path, std::span<const double> data, 
 }
 
 DataFile open_data_file(const std::string& path) {
-    Fd fd(path, O_RDONLY | O_CLOEXEC, "open");
+    const Fd fd = open_regular(path);
     const struct stat st = stat_of(fd.get(), path);
-    if (!S_ISREG(st.st_mode)) throw Error(path + " is not a regular file, so not a corelab data file");
     const auto size = static_cast<std::uint64_t>(st.st_size);
     Header h{};
     ssize_t r = 0;
@@ -274,7 +296,7 @@ std::vector<FileChunk> split(const DataFile& file, std::size_t parts) {
 }
 
 Partial read_chunk(const DataFile& file, const FileChunk& chunk, ReadMethod method, std::size_t read_block_bytes) {
-    Fd fd(file.path, O_RDONLY | O_CLOEXEC, "open");
+    const Fd fd = open_regular(file.path);  // a FIFO put in its place is refused, not waited on
     check_still_there(fd.get(), file, chunk);
     if (chunk.count == 0) return {};
     return method == ReadMethod::pread ? read_by_pread(fd.get(), file, chunk, read_block_bytes)
@@ -381,15 +403,39 @@ void check_disk_room(const std::string& directory, std::uint64_t bytes, const st
 ScratchFile::ScratchFile(const std::string& directory, const std::string& purpose)
     : path_((std::filesystem::absolute(directory) / ipc::make_name(purpose)).string()) {
     ipc::install_signal_cleanup();
-    ipc::track_path(path_);
+    ipc::track_path(path_);  // before it exists: a signal never leaves it behind
+    // create it and take its liveness lock (ipc/names.hpp); a sweep that
+    // removed it between the two is noticed: create it again
+    for (int attempt = 1; !lock_; ++attempt) {
+        const int fd = ::open(path_.c_str(), O_RDONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (fd < 0) {
+            const int err = errno;
+            ipc::untrack_path(path_);
+            throw Error("cannot create " + path_ + ": " + std::strerror(err));
+        }
+        try {
+            lock_ = ipc::lock_as_owner(AT_FDCWD, path_, fd);
+        } catch (...) {
+            ::close(fd);
+            remove();
+            throw;
+        }
+        ::close(fd);
+        if (!lock_ && attempt == 8) {
+            ipc::untrack_path(path_);
+            throw Error("cannot create " + path_ + ": another process removed it 8 times");
+        }
+    }
 }
 
-ScratchFile::ScratchFile(ScratchFile&& other) noexcept : path_(std::exchange(other.path_, {})) {}
+ScratchFile::ScratchFile(ScratchFile&& other) noexcept
+    : path_(std::exchange(other.path_, {})), lock_(std::move(other.lock_)) {}
 
 ScratchFile& ScratchFile::operator=(ScratchFile&& other) noexcept {
     if (this != &other) {
         remove();
         path_ = std::exchange(other.path_, {});
+        lock_ = std::move(other.lock_);
     }
     return *this;
 }
@@ -409,6 +455,7 @@ std::string ScratchFile::keep(const std::string& name) {
     }
     ipc::untrack_path(path_);
     path_.clear();
+    lock_.reset();  // no longer scratch: its name is not one a sweep looks at
     return kept;
 }
 
@@ -417,6 +464,7 @@ void ScratchFile::remove() noexcept {
     ::unlink(path_.c_str());
     ipc::untrack_path(path_);
     path_.clear();
+    lock_.reset();  // after the unlink: a sweep never sees our live file unlocked
 }
 
 }  // namespace corelab

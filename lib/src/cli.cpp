@@ -143,7 +143,16 @@ std::optional<LessonOptions> Cli::parse(int argc, const char* const* argv) const
         }
     }
     try {
-        po::store(po::command_line_parser(args).options(all).run(), vm);
+        const po::parsed_options parsed = po::command_line_parser(args).options(all).run();
+        // a word that follows no option: Boost would drop it, and "--n 1 000 000" would run with n = 1
+        for (const po::option& o : parsed.options) {
+            if (o.position_key >= 0) {
+                throw UsageError("'" + o.original_tokens.front() +
+                                 "' follows no option: every value comes right after its --option, and a number is "
+                                 "written without spaces (1000000 or 1_000_000)");
+            }
+        }
+        po::store(parsed, vm);
         po::notify(vm);
     } catch (const po::error& e) {
         throw UsageError(e.what());
@@ -180,6 +189,17 @@ std::optional<LessonOptions> Cli::parse(int argc, const char* const* argv) const
     return opt;
 }
 
+void check_lesson_memory(const char* option, std::uint64_t count, const Footprint& footprint, const std::string& what) {
+    try {
+        check_peak_memory(count, footprint, what);
+    } catch (const MemoryShortage& e) {
+        const std::string flag = std::string("--") + option;
+        throw Error(std::string(e.what()) + ": use a smaller " + flag +
+                    (e.largest_count() > 0 ? " (" + flag + " " + std::to_string(e.largest_count()) + " fits)"
+                                           : " (not even " + flag + " 1 fits: free some memory)"));
+    }
+}
+
 int run_lesson(int argc, const char* const* argv, const Cli& cli,
                const std::function<void(const LessonOptions&)>& body) {
     try {
@@ -197,7 +217,7 @@ int run_lesson(int argc, const char* const* argv, const Cli& cli,
         std::cerr << "error: " << e.what() << '\n' << cli.usage() << '\n';
         return 2;
     } catch (const std::bad_alloc&) {
-        std::cerr << "error: out of memory: use a smaller --n\n";
+        std::cerr << "error: out of memory: a size on the command line is too large for this machine\n";
         return 1;
     } catch (const std::exception& e) {
         std::cerr << "error: " << e.what() << '\n';

@@ -1,8 +1,11 @@
 // Implementation of corelab/dataset.hpp: block-seeded xoshiro256+ on all cores.
 #include "corelab/dataset.hpp"
 
-#include <algorithm>  // std::min
+#include <sys/statvfs.h>  // statvfs: the room in /dev/shm
+
+#include <algorithm>  // std::min, std::max
 #include <atomic>     // std::atomic
+#include <cmath>      // std::floor, std::pow, std::log10
 #include <cstdio>     // std::snprintf
 #include <exception>  // std::exception_ptr
 #include <fstream>    // std::ifstream
@@ -58,6 +61,17 @@ std::string gigabytes(std::size_t bytes) {
     return text;
 }
 
+// 24.0 GB, or 512.0 MB below a gigabyte (10^9 bytes, as disks and the lessons count).
+std::string size_text(double bytes) {
+    char text[32];
+    if (bytes >= 1e9) {
+        std::snprintf(text, sizeof text, "%.1f GB", bytes / 1e9);
+    } else {
+        std::snprintf(text, sizeof text, "%.1f MB", bytes / 1e6);
+    }
+    return text;
+}
+
 }  // namespace
 
 std::size_t available_memory() {
@@ -78,6 +92,45 @@ void check_fits_in_memory(std::size_t bytes, const char* what) {
         throw Error(std::string(what) + " needs " + gigabytes(bytes) + " but only " + gigabytes(available) +
                     " of memory is available: use a smaller --n");
     }
+}
+
+void check_peak_memory(std::uint64_t count, const Footprint& footprint, const std::string& what) {
+    const double n = static_cast<double>(count);
+    const double need = n * footprint.bytes_per_element + footprint.fixed_bytes;
+    const double shm_need = n * footprint.shm_bytes_per_element;
+    const double available = static_cast<double>(available_memory());
+    const double usable = usable_memory_share * available;
+    double shm_free = -1;  // unknown
+    if (struct statvfs fs{}; shm_need > 0 && ::statvfs("/dev/shm", &fs) == 0) {
+        shm_free = static_cast<double>(fs.f_bavail) * static_cast<double>(fs.f_frsize);
+    }
+    const bool too_much = available > 0 && need > usable;
+    const bool too_much_shm = shm_free >= 0 && shm_need > shm_free;
+    if (!too_much && !too_much_shm) return;
+
+    // the largest count that fits both, rounded down to two significant digits
+    double largest = n - 1;  // this count does not fit
+    if (available > 0) {
+        const double room = usable - footprint.fixed_bytes;
+        largest = std::min(largest, footprint.bytes_per_element > 0 ? room / footprint.bytes_per_element
+                                                                    : (room >= 0 ? largest : 0.0));
+    }
+    if (shm_free >= 0 && footprint.shm_bytes_per_element > 0) {
+        largest = std::min(largest, shm_free / footprint.shm_bytes_per_element);
+    }
+    largest = std::floor(std::max(0.0, largest));
+    if (largest >= 100) {
+        const double unit = std::pow(10.0, std::floor(std::log10(largest)) - 1);
+        largest = std::floor(largest / unit) * unit;
+    }
+    char share[16];
+    std::snprintf(share, sizeof share, "%.0f%%", 100 * usable_memory_share);
+    const std::string text =
+        too_much
+            ? what + " needs " + size_text(need) + " of memory at once; " + size_text(available) +
+                  " is available, and one run takes at most " + share + " of it (" + size_text(usable) + ")"
+            : what + " needs " + size_text(shm_need) + " in /dev/shm at once; it has " + size_text(shm_free) + " free";
+    throw MemoryShortage(text, static_cast<std::uint64_t>(largest));
 }
 
 HugeArray<double> make_uniform(std::size_t n, std::uint64_t seed, unsigned threads) {

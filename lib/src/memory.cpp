@@ -10,6 +10,9 @@
 // An entry is built in dir/<name>/.tmp-<pid>-<random>/ and renamed into place,
 // so a reader sees a whole entry or none. Last use is output.bin's mtime,
 // touched by every hit (one futimens on the open file, no rewrite).
+// Marks (see "what is ours" below): dir/CACHEDIR.TAG, dir/.corelab-cache and
+// dir/<name>/.corelab-function; nothing unmarked, or not laid out as above,
+// is ever removed.
 #include "corelab/memory.hpp"
 
 #define XXH_INLINE_ALL      // header-only xxHash: no library to link, and inlined
@@ -17,7 +20,6 @@
 #include <dirent.h>         // opendir, readdir
 #include <fcntl.h>          // open, openat, O_NOFOLLOW, futimens
 #include <linux/openat2.h>  // open_how, RESOLVE_NO_SYMLINKS
-#include <signal.h>         // kill(pid, 0): is a writer alive
 #include <sys/random.h>     // getrandom
 #include <sys/stat.h>       // fstat, mkdirat
 #include <sys/syscall.h>    // SYS_openat2: glibc 2.36 has no wrapper
@@ -40,6 +42,8 @@
 #include <system_error>   // std::system_error: no thread available
 #include <thread>         // std::thread: the second hash of a large argument
 #include <unordered_map>  // std::unordered_map: when each entry was last touched
+
+#include "corelab/ipc/names.hpp"  // ObjectLock, lock_as_owner, lock_if_unowned: temp dirs' liveness locks
 
 namespace fs = std::filesystem;
 
@@ -364,19 +368,307 @@ std::string format_time(double seconds) {
     return text;
 }
 
-bool pid_alive(long pid) {
-    if (pid <= 0) return false;
-    return ::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM;
-}
-
-// Removes a path and everything under it without following symlinks.
-void remove_tree(const fs::path& p) {
-    std::error_code ec;
-    fs::remove_all(p, ec);
+// Makes a new temporary directory in `fn_dir`, named in `tmp`, and takes the
+// writer's liveness lock (ipc/names.hpp) on it, held until after its rename:
+// a sweep removes only a temporary directory nobody holds.
+//
+// Between mkdirat and the lock the new directory is unlocked, and another
+// process's sweep may remove it (it cannot tell a writer that has not locked
+// yet from a dead one). The writer then sees it gone (openat fails, or
+// lock_as_owner finds another directory under the name) and makes a new one.
+Fd make_temp_dir(int fn_dir, std::string& tmp, ipc::ObjectLock& lock) {
+    for (int attempt = 0; attempt < 8; ++attempt) {
+        tmp = temp_name();
+        if (::mkdirat(fn_dir, tmp.c_str(), 0700) != 0) {
+            tmp.clear();
+            throw Error("cannot create a temporary directory: " + errno_text(errno));
+        }
+        Fd dir(::openat(fn_dir, tmp.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+        if (!dir.ok() && errno != ENOENT) throw Error("cannot open the temporary directory: " + errno_text(errno));
+        if (dir.ok()) lock = ipc::lock_as_owner(fn_dir, tmp, dir.get());
+        if (lock) return dir;
+        tmp.clear();  // a sweep removed it before it was locked: not ours to clean up any more
+    }
+    throw Error("other processes' sweeps removed 8 new temporary directories in a row before they were locked");
 }
 
 std::string quote(const fs::path& p) {
     return "'" + p.string() + "'";
+}
+
+// ------------------------------------------------------------ what is ours
+// Memory removes only what it can tell it wrote. The cache directory carries
+// CACHEDIR.TAG (the Cache Directory Tagging convention, which backup tools
+// honour) and .corelab-cache (the layout's version); each function folder
+// carries .corelab-function. In a marked function folder, an entry or a
+// writer's temporary folder is ours only when it holds nothing but regular
+// files that Memory writes there, an entry one of them with its header.
+// Every step goes through descriptors: a folder is opened with O_NOFOLLOW
+// relative to its parent's descriptor and its files are removed with
+// unlinkat, so no symlink, planted or swapped in meanwhile, can lead a
+// removal out of the cache.
+
+constexpr const char* tag_file = "CACHEDIR.TAG";
+constexpr const char* cache_mark = ".corelab-cache";
+constexpr const char* function_mark = ".corelab-function";
+constexpr std::string_view cache_mark_line = "corelab-memory-cache 1\n";
+constexpr std::string_view function_mark_line = "corelab-memory-function 1\n";
+constexpr const char* tag_text =
+    "Signature: 8a477f597d28d172789f06886806bc55\n"
+    "# This file is a cache directory tag created by corelab::Memory.\n"
+    "# For information about cache directory tags, see https://bford.info/cachedir/\n";
+constexpr const char* cache_mark_text =
+    "corelab-memory-cache 1\n"
+    "# A corelab::Memory cache: <function>/<key>/ holds output.bin and metadata.json.\n"
+    "# Memory removes only the entries it wrote here; delete the whole directory to drop the cache.\n";
+
+bool starts_with(std::string_view s, std::string_view prefix) {
+    return s.substr(0, prefix.size()) == prefix;
+}
+
+// Every file Memory writes into an entry or a writer's temporary folder.
+bool written_by_memory(const std::string& file) {
+    return file == output_file || file == metadata_file;
+}
+
+// A mark being written: <mark>.tmp-<pid>-<random>, renamed over the mark when whole.
+bool is_mark_temp(const std::string& name) {
+    for (const char* mark : {tag_file, cache_mark, function_mark}) {
+        if (starts_with(name, std::string(mark) + ".tmp-")) return true;
+    }
+    return false;
+}
+
+bool valid_function_name(const std::string& name) {
+    return !name.empty() && name.size() <= 100 && name[0] != '.' &&
+           name.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.") ==
+               std::string::npos;
+}
+
+// Opens the folder `name` in the folder open as `dir`; fails (ELOOP, ENOTDIR)
+// on a symlink or anything that is not a folder.
+Fd open_folder(int dir, const std::string& name) {
+    return Fd(::openat(dir, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+}
+
+bool is_link_at(int dir, const std::string& name) {
+    struct stat st{};
+    return ::fstatat(dir, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode);
+}
+
+bool is_regular_at(int dir, const std::string& name) {
+    struct stat st{};
+    return ::fstatat(dir, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode);
+}
+
+// The type of `name` in `dir` (S_IFREG, S_IFDIR, S_IFLNK, ...), not following
+// a link; 0 when it is gone (another process renamed or removed it meanwhile).
+mode_t type_at(int dir, const std::string& name) {
+    struct stat st{};
+    return ::fstatat(dir, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 ? (st.st_mode & S_IFMT) : 0;
+}
+
+// A mark of ours, or one being written, that is a regular file or gone meanwhile.
+bool is_mark_at(int dir, const std::string& name, const char* mark) {
+    if (name != mark && !is_mark_temp(name)) return false;
+    const mode_t type = type_at(dir, name);
+    return type == 0 || type == S_IFREG;
+}
+
+// The names in the folder open as `dir`, read through a descriptor of their
+// own; nullopt when the folder cannot be read.
+std::optional<std::vector<std::string>> children(int dir) {
+    const int fd = ::openat(dir, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return std::nullopt;
+    DIR* d = ::fdopendir(fd);
+    if (d == nullptr) {
+        ::close(fd);
+        return std::nullopt;
+    }
+    std::vector<std::string> names;
+    for (;;) {
+        errno = 0;  // readdir's end and its error both return nullptr: errno tells them apart
+        const dirent* e = ::readdir(d);
+        if (e == nullptr) break;
+        const std::string name = e->d_name;
+        if (name != "." && name != "..") names.push_back(name);
+    }
+    const bool read_all = errno == 0;
+    ::closedir(d);
+    if (!read_all) return std::nullopt;
+    return names;
+}
+
+// The first bytes of the regular file `name` in `dir` (not through a symlink,
+// never blocking on a FIFO); empty when it is not a regular file.
+std::string file_head(int dir, const char* name, std::size_t bytes) {
+    Fd f(::openat(dir, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
+    struct stat st{};
+    if (!f.ok() || ::fstat(f.get(), &st) != 0 || !S_ISREG(st.st_mode)) return {};
+    std::string head(bytes, '\0');
+    const ssize_t got = ::pread(f.get(), head.data(), bytes, 0);
+    head.resize(got > 0 ? static_cast<std::size_t>(got) : 0);
+    return head;
+}
+
+bool has_function_mark(int dir) {
+    return starts_with(file_head(dir, function_mark, function_mark_line.size()), function_mark_line);
+}
+
+// Writes a mark whole or not at all: a temporary file, renamed over the name.
+void write_mark(int dir, const char* name, std::string_view text) {
+    const std::string tmp = std::string(name) + ".tmp-" + std::to_string(::getpid()) + "-" + random_hex();
+    Fd fd(::openat(dir, tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
+    if (!fd.ok()) throw Error(std::string("cannot create ") + name + ": " + errno_text(errno));
+    try {
+        write_full(fd.get(), text.data(), text.size());
+        if (::renameat(dir, tmp.c_str(), dir, name) != 0) {
+            throw Error(std::string("cannot write ") + name + ": " + errno_text(errno));
+        }
+    } catch (...) {
+        ::unlinkat(dir, tmp.c_str(), 0);
+        throw;
+    }
+}
+
+enum class Folder { entry, temp };
+
+// Why the folder open as `dir` is not an entry (or a writer's temporary
+// folder) of this cache, or an empty string when it is: it is owned by this
+// user and holds nothing but regular files Memory writes there, an entry one
+// of them starting with its header. `files` gets the names it holds.
+std::string not_ours(int dir, Folder kind, std::vector<std::string>& files) {
+    struct stat st{};
+    if (::fstat(dir, &st) != 0 || st.st_uid != ::geteuid()) return "it belongs to another user";
+    auto names = children(dir);
+    if (!names) return "it cannot be read";
+    bool headed = false;
+    for (const auto& name : *names) {
+        if (!written_by_memory(name)) return "it holds '" + name + "', which this cache did not write";
+        const mode_t type = type_at(dir, name);
+        if (type == S_IFLNK) return "its " + name + " is a symbolic link";
+        if (type != S_IFREG && type != 0) return "its " + name + " is not a regular file";
+        if (kind == Folder::entry && !headed) {
+            headed = name == output_file
+                         ? file_head(dir, output_file, sizeof entry_magic) ==
+                               std::string_view(entry_magic, sizeof entry_magic)
+                         : starts_with(file_head(dir, metadata_file, 32), std::string(metadata_magic) + ' ');
+        }
+    }
+    if (kind == Folder::entry && !headed) return names->empty() ? "it is empty" : "no file in it has a corelab header";
+    files = std::move(*names);
+    return {};
+}
+
+// Removes the folder `name` of the function folder open as `parent` when it
+// is ours: opened without following a link, checked, moved aside when it is
+// an entry (a reader sees all of it or nothing), emptied of exactly the files
+// it was seen to hold, and removed; a file added meanwhile keeps it. Returns
+// why it was left, or an empty string when it is gone.
+std::string remove_folder(int parent, const std::string& name, Folder kind) {
+    const Fd dir = open_folder(parent, name);
+    if (!dir.ok()) {
+        if (errno == ENOENT) return {};
+        return is_link_at(parent, name) ? "it is a symbolic link (not followed)" : "it is not a folder";
+    }
+    std::vector<std::string> files;
+    if (std::string why = not_ours(dir.get(), kind, files); !why.empty()) return why;
+    std::string gone = name;
+    if (kind == Folder::entry) {
+        gone = temp_name();
+        if (::renameat(parent, name.c_str(), parent, gone.c_str()) != 0) {
+            return errno == ENOENT ? "" : "cannot move it aside: " + errno_text(errno);
+        }
+    }
+    for (const auto& file : files) ::unlinkat(dir.get(), file.c_str(), 0);
+    if (::unlinkat(parent, gone.c_str(), AT_REMOVEDIR) != 0 && errno != ENOENT) {
+        return "something was added to it while it was being removed";
+    }
+    return {};
+}
+
+// Why the unmarked function folder open as `dir` is not ours, or an empty
+// string when all it holds is: entries and temporary folders of this cache,
+// and marks. `entries` counts the entries.
+std::string function_not_ours(int dir, std::size_t& entries) {
+    const auto names = children(dir);
+    if (!names) return "it cannot be read";
+    for (const auto& name : *names) {
+        if (is_mark_at(dir, name, function_mark)) continue;
+        const bool entry = is_entry_name(name);
+        if (!entry && !is_temp_name(name)) return "it holds '" + name + "', which this cache did not write";
+        const Fd sub = open_folder(dir, name);
+        if (!sub.ok() && errno == ENOENT) continue;  // renamed into place or swept meanwhile
+        if (!sub.ok()) return "its '" + name + "' is not a folder";
+        std::vector<std::string> files;
+        if (std::string why = not_ours(sub.get(), entry ? Folder::entry : Folder::temp, files); !why.empty()) {
+            return "its '" + name + "': " + why;
+        }
+        if (entry) ++entries;
+    }
+    return {};
+}
+
+// Makes sure the cache directory open as `root` (shown as `shown`) is ours: it
+// carries the mark; or it is empty (or holds only marks being written) and is
+// marked now; or it is a cache an earlier corelab wrote, before directories
+// were marked (function folders of entries, nothing else), and is marked now.
+// Anything else is refused before anything is written in it.
+void claim(int root, const std::string& shown) {
+    const auto writing = [&](auto write) {
+        try {
+            write();
+        } catch (const Error& e) {
+            throw Error("cannot write to the cache directory " + shown + ": " + e.what() +
+                        "; choose a directory you can write to");
+        }
+    };
+    const std::string mark = file_head(root, cache_mark, 64);
+    if (starts_with(mark, cache_mark_line)) {
+        if (!is_regular_at(root, tag_file)) {  // deleted by hand: put it back
+            writing([&] { write_mark(root, tag_file, tag_text); });
+        }
+        return;
+    }
+    if (starts_with(mark, "corelab-memory-cache ")) {
+        throw Error("the cache directory " + shown + " holds a corelab cache of another layout (" +
+                    mark.substr(0, mark.find('\n')) + "; this build writes " +
+                    std::string(cache_mark_line.substr(0, cache_mark_line.size() - 1)) +
+                    "); delete it or choose another directory");
+    }
+    const auto names = children(root);
+    if (!names) throw Error("cannot read the cache directory " + shown + ": " + errno_text(errno));
+    std::vector<std::string> functions;  // folders of entries an earlier corelab wrote: marked below
+    std::string foreign, first_folder;
+    for (const auto& name : *names) {
+        if (is_mark_at(root, name, tag_file)) continue;
+        const Fd dir = valid_function_name(name) ? open_folder(root, name) : Fd();
+        if (!dir.ok() && errno == ENOENT && valid_function_name(name)) continue;  // removed meanwhile
+        std::size_t entries = 0;
+        if (!dir.ok() || !function_not_ours(dir.get(), entries).empty()) {
+            foreign = name;
+            break;
+        }
+        if (first_folder.empty()) first_folder = name;
+        if (entries > 0) functions.push_back(name);  // empty folders stay unmarked: they may be anyone's
+    }
+    if (foreign.empty() && functions.empty()) foreign = first_folder;  // only empty folders: not a cache
+    // Another process may have marked it meanwhile (its probe folder is what looked foreign).
+    if (!foreign.empty() && starts_with(file_head(root, cache_mark, 64), cache_mark_line)) return;
+    if (!foreign.empty()) {
+        throw Error("the cache directory " + shown + " is not empty and is not a corelab cache (it holds '" + foreign +
+                    "' and no " + cache_mark +
+                    " mark): Memory keeps its entries in a directory of its own, so that "
+                    "clearing the cache can never remove other files; choose an empty or new directory");
+    }
+    writing([&] {
+        if (!is_regular_at(root, tag_file)) write_mark(root, tag_file, tag_text);
+        for (const auto& name : functions) {
+            const Fd dir = open_folder(root, name);
+            if (dir.ok()) write_mark(dir.get(), function_mark, function_mark_line);
+        }
+        write_mark(root, cache_mark, cache_mark_text);  // last: from now on the directory is a cache
+    });
 }
 
 }  // namespace
@@ -384,10 +676,9 @@ std::string quote(const fs::path& p) {
 // ------------------------------------------------------------------ Store
 class Store {
 public:
-    Store(fs::path root, MemoryOptions options) : root_(std::move(root)), options_(options) {
-        root_fd_ = Fd(::open(root_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-        if (!root_fd_.ok()) throw Error("cannot open the cache directory " + quote(root_) + ": " + errno_text(errno));
-    }
+    // `root_fd` is the directory `root` opened once: every file of the cache is reached from it.
+    Store(fs::path root, Fd root_fd, MemoryOptions options)
+        : root_(std::move(root)), root_fd_(std::move(root_fd)), options_(options) {}
     const fs::path& root() const noexcept { return root_; }
     int root_fd() const noexcept { return root_fd_.get(); }
     int verbose() const noexcept { return options_.verbose; }
@@ -543,17 +834,59 @@ fs::path entry_path(const Store& store, const CallKey& key) {
     return store.root() / key.name / key.hex;
 }
 
-// Moves an entry aside (so no reader sees half of it), then deletes it. A
-// function directory that is a symlink (planted: the cache is 0700) is
-// unlinked itself; what it points to is never touched.
-void remove_entry(const fs::path& fn_dir, const std::string& child) {
-    Fd dir(::open(fn_dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-    if (!dir.ok()) {
-        if (errno == ELOOP || errno == ENOTDIR) ::unlink(fn_dir.c_str());
-        return;
+// Opens the function folder `name` when it carries the mark (a folder owned by
+// this user, not a link); an invalid Fd when it does not.
+Fd open_marked_function(int root, const std::string& name) {
+    Fd dir = open_folder(root, name);
+    struct stat st{};
+    if (dir.ok() && (::fstat(dir.get(), &st) != 0 || st.st_uid != ::geteuid() || !has_function_mark(dir.get()))) {
+        dir.reset();
     }
-    const std::string aside = temp_name();
-    if (::renameat(dir.get(), child.c_str(), dir.get(), aside.c_str()) == 0) remove_tree(fn_dir / aside);
+    return dir;
+}
+
+// Opens the function folder `name` to write or sweep in it. When `create`, an
+// absent folder is made and marked; an unmarked one is marked when all it
+// holds is what this cache writes (a writer died before marking it, or an
+// earlier corelab wrote it). Throws corelab::Error saying what is wrong when
+// it is a symlink, not a folder, or holds anything else; returns an invalid
+// Fd when it is absent and not `create`.
+Fd open_function(const Store& store, const std::string& name, bool create) {
+    const std::string shown = quote(store.root() / name);
+    const int root = store.root_fd();
+    if (create && ::mkdirat(root, name.c_str(), 0700) != 0 && errno != EEXIST) {
+        throw Error("cannot create " + shown + ": " + errno_text(errno));
+    }
+    Fd dir = open_folder(root, name);
+    if (!dir.ok()) {
+        const int e = errno;
+        if (e == ENOENT && !create) return dir;
+        if (is_link_at(root, name)) {
+            throw Error(shown + " is a symbolic link, not a function folder of this cache (links are not followed); " +
+                        "remove the link or cache the function under another name");
+        }
+        throw Error("cannot open the function folder " + shown + ": " + errno_text(e));
+    }
+    struct stat st{};
+    if (::fstat(dir.get(), &st) != 0 || st.st_uid != ::geteuid()) {
+        throw Error("the function folder " + shown + " belongs to another user; remove it");
+    }
+    if (has_function_mark(dir.get())) return dir;
+    std::size_t entries = 0;
+    if (std::string why = function_not_ours(dir.get(), entries); !why.empty()) {
+        throw Error(shown + " is not a function folder of this cache (" + why +
+                    "); move it away or cache the function under another name");
+    }
+    write_mark(dir.get(), function_mark, function_mark_line);
+    return dir;
+}
+
+// Removes the entry of `key` when it is ours (see remove_folder); returns why
+// it was left, or an empty string when it is gone.
+std::string remove_entry(const Store& store, const CallKey& key) {
+    const Fd dir = open_marked_function(store.root_fd(), key.name);
+    if (!dir.ok()) return "its function folder is not a marked folder of this cache";
+    return remove_folder(dir.get(), key.hex, Folder::entry);
 }
 
 enum class Opened { ok, miss, bad };
@@ -658,10 +991,9 @@ bool load_entry(const Store& store, const CallKey& key, const std::function<void
             return true;
         }
     }
-    const fs::path path = entry_path(store, key);
-    store.warn("the cache entry " + quote(path) + " cannot be used: " + reason + "; removed it, calling " + key.name +
-               " again");
-    remove_entry(path.parent_path(), key.hex);
+    const std::string left = remove_entry(store, key);
+    store.warn("the cache entry " + quote(entry_path(store, key)) + " cannot be used: " + reason + "; " +
+               (left.empty() ? "removed it" : "left it as it is (" + left + ")") + ", calling " + key.name + " again");
     return false;
 }
 // [docs:end]
@@ -726,21 +1058,13 @@ void write_metadata(int dir, const CallKey& key, const std::string& call, double
 void store_entry(const Store& store, const CallKey& key, const std::string& call, double seconds,
                  const std::function<void(OutArchive&)>& save) {
     const fs::path fn_path = store.root() / key.name;
+    Fd fn_dir;
     std::string tmp;
     try {
-        if (::mkdir(fn_path.c_str(), 0700) != 0 && errno != EEXIST) {
-            throw Error("cannot create " + quote(fn_path) + ": " + errno_text(errno));
-        }
-        Fd fn_dir(::open(fn_path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-        if (!fn_dir.ok()) throw Error(quote(fn_path) + " is not a directory of this cache: " + errno_text(errno));
-        tmp = temp_name();
-        if (::mkdirat(fn_dir.get(), tmp.c_str(), 0700) != 0) {
-            tmp.clear();
-            throw Error("cannot create a temporary directory: " + errno_text(errno));
-        }
+        fn_dir = open_function(store, key.name, true);
+        ipc::ObjectLock lock;  // "this writer lives": a sweep leaves the directory alone
         {
-            Fd dir(::openat(fn_dir.get(), tmp.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-            if (!dir.ok()) throw Error("cannot open the temporary directory: " + errno_text(errno));
+            Fd dir = make_temp_dir(fn_dir.get(), tmp, lock);
             write_output(dir.get(), key, save);
             write_metadata(dir.get(), key, call, seconds);
         }
@@ -757,7 +1081,7 @@ void store_entry(const Store& store, const CallKey& key, const std::string& call
     } catch (const std::exception& e) {
         store.warn("could not store the result of " + key.name + " in " + quote(fn_path) + ": " + e.what());
     }
-    if (!tmp.empty()) remove_tree(fn_path / tmp);
+    if (!tmp.empty()) (void)remove_folder(fn_dir.get(), tmp, Folder::temp);
     if (store.verbose() >= 1) {
         const std::string end = key.name + " - " + format_time(seconds);
         store.message(std::string(end.size() < 80 ? 80 - end.size() : 0, '_') + end + "\n");
@@ -766,63 +1090,80 @@ void store_entry(const Store& store, const CallKey& key, const std::string& call
 
 namespace {
 
-// Calls fn(name) for every child of dir (without "." and "..").
+// Calls fn(name) for every child of the folder open as `dir` (without "." and "..").
 template <class Fn>
-void for_each_child(const fs::path& dir, Fn fn) {
-    DIR* d = ::opendir(dir.c_str());
-    if (d == nullptr) return;
-    std::vector<std::string> names;
-    while (const dirent* e = ::readdir(d)) {
-        const std::string name = e->d_name;
-        if (name != "." && name != "..") names.push_back(name);
+void for_each_child(int dir, Fn fn) {
+    if (const auto names = children(dir)) {
+        for (const auto& name : *names) fn(name);
     }
-    ::closedir(d);
-    for (const auto& name : names) fn(name);
 }
 
-bool is_real_dir(const fs::path& p) {
-    struct stat st{};
-    return ::lstat(p.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
-}
-
-// Removes the temporary directories of writers that died (or are over a minute old).
-void sweep(const fs::path& fn_dir) {
-    const auto now = std::chrono::system_clock::now();
+// Removes the temporary directories of writers that are gone: those nobody
+// holds the lock on (the writer died, or is a zombie, in whatever pid
+// namespace it ran; never judged by the pid in the name, nor by age), and only
+// when they hold nothing but what Memory writes (remove_folder).
+void sweep(int fn_dir) {
     for_each_child(fn_dir, [&](const std::string& name) {
         if (!is_temp_name(name)) return;
-        const long pid = std::strtol(name.c_str() + 5, nullptr, 10);
-        struct stat st{};
-        if (::lstat((fn_dir / name).c_str(), &st) != 0) return;
-        const auto modified = std::chrono::system_clock::from_time_t(st.st_mtime);
-        if (!pid_alive(pid) || now - modified > std::chrono::minutes(1)) remove_tree(fn_dir / name);
+        // while the lock is held: its writer cannot come back to it
+        if (const ipc::ObjectLock lock = ipc::lock_if_unowned(fn_dir, name)) {
+            (void)remove_folder(fn_dir, name, Folder::temp);
+        }
     });
 }
 
-void clear_dir(const fs::path& fn_dir) {
-    if (!is_real_dir(fn_dir)) return;
-    for_each_child(fn_dir, [&](const std::string& name) {
-        if (is_entry_name(name) || is_temp_name(name)) remove_tree(fn_dir / name);
+// Removes every entry and temporary folder of the marked function folder
+// `name`, then the folder itself when nothing else is left in it. Says what it
+// leaves (things named like entries that are not ours) and why.
+void clear_function_folder(const Store& store, const std::string& name) {
+    const Fd dir = open_marked_function(store.root_fd(), name);
+    if (!dir.ok()) return;
+    bool kept = false;
+    for_each_child(dir.get(), [&](const std::string& child) {
+        if (child == function_mark) return;
+        const bool entry = is_entry_name(child);
+        if (!entry && !is_temp_name(child)) {
+            kept = true;  // not named like anything of ours: not even looked at
+            return;
+        }
+        const std::string why = remove_folder(dir.get(), child, entry ? Folder::entry : Folder::temp);
+        if (!why.empty()) {
+            kept = true;
+            store.warn("left " + quote(store.root() / name / child) + " as it is: " + why);
+        }
     });
-    ::rmdir(fn_dir.c_str());  // only when nothing else is left in it
+    if (kept || ::unlinkat(dir.get(), function_mark, 0) != 0) return;
+    if (::unlinkat(store.root_fd(), name.c_str(), AT_REMOVEDIR) != 0) {
+        // Something arrived meanwhile (a writer's temporary folder): the folder stays, marked.
+        try {
+            write_mark(dir.get(), function_mark, function_mark_line);
+        } catch (const Error&) {
+        }
+    }
 }
 
 struct EntryInfo {
-    fs::path path;
+    std::string function, key;
     std::uint64_t bytes = 0;
     std::int64_t used_ns = 0;
 };
 
-std::vector<EntryInfo> list_entries(const fs::path& root) {
+// The entries of this cache: in marked function folders, and ours by their layout.
+std::vector<EntryInfo> list_entries(const Store& store) {
     std::vector<EntryInfo> entries;
-    for_each_child(root, [&](const std::string& fn) {
-        const fs::path fn_dir = root / fn;
-        if (!is_real_dir(fn_dir)) return;
-        for_each_child(fn_dir, [&](const std::string& name) {
-            if (!is_entry_name(name) || !is_real_dir(fn_dir / name)) return;
-            EntryInfo info{fn_dir / name};
-            for (const char* file : {output_file, metadata_file}) {
+    for_each_child(store.root_fd(), [&](const std::string& fn) {
+        if (!valid_function_name(fn)) return;
+        const Fd fn_dir = open_marked_function(store.root_fd(), fn);
+        if (!fn_dir.ok()) return;
+        for_each_child(fn_dir.get(), [&](const std::string& name) {
+            if (!is_entry_name(name)) return;
+            const Fd dir = open_folder(fn_dir.get(), name);
+            std::vector<std::string> files;
+            if (!dir.ok() || !not_ours(dir.get(), Folder::entry, files).empty()) return;
+            EntryInfo info{fn, name};
+            for (const auto& file : files) {
                 struct stat st{};
-                if (::lstat((info.path / file).c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
+                if (::fstatat(dir.get(), file.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode)) continue;
                 info.bytes += static_cast<std::uint64_t>(st.st_size);
                 const std::int64_t t = std::int64_t{st.st_mtim.tv_sec} * 1'000'000'000 + st.st_mtim.tv_nsec;
                 if (file == output_file) info.used_ns = t;  // a hit touches output.bin
@@ -834,10 +1175,7 @@ std::vector<EntryInfo> list_entries(const fs::path& root) {
 }
 
 void check_name(const std::string& name) {
-    const bool ok = !name.empty() && name.size() <= 100 && name[0] != '.' &&
-                    name.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.") ==
-                        std::string::npos;
-    if (!ok) {
+    if (!valid_function_name(name)) {
         throw Error("cannot cache a function named '" + name +
                     "': a name is 1 to 100 letters, digits, '_', '-' or '.' (not first), because it names a directory");
     }
@@ -846,17 +1184,21 @@ void check_name(const std::string& name) {
 }  // namespace
 
 void clear_function(const Store& store, const std::string& name) {
-    clear_dir(store.root() / name);
+    clear_function_folder(store, name);
 }
 
 }  // namespace detail
 
 // ---------------------------------------------------------------- Memory
-Memory::Memory(const std::filesystem::path& dir, MemoryOptions options) {
-    if (dir.empty()) throw Error("the cache directory is empty: give a directory such as ./cache");
-    const std::string name = detail::quote(dir);
+Memory::Memory(const std::filesystem::path& given, MemoryOptions options) {
+    if (given.empty()) throw Error("the cache directory is empty: give a directory such as ./cache");
+    // "link/" would make the kernel follow a symlink that "link" does not: no trailing slashes.
+    std::string text = given.string();
+    while (text.size() > 1 && text.back() == '/') text.pop_back();
+    const fs::path dir = text;
+    const std::string name = detail::quote(given);
     struct stat st{};
-    if (::stat(dir.c_str(), &st) != 0) {
+    if (::lstat(dir.c_str(), &st) != 0) {
         if (errno != ENOENT) throw Error("cannot use the cache directory " + name + ": " + std::strerror(errno));
         std::error_code ec;
         if (dir.has_parent_path()) fs::create_directories(dir.parent_path(), ec);
@@ -864,11 +1206,25 @@ Memory::Memory(const std::filesystem::path& dir, MemoryOptions options) {
             throw Error("cannot create the cache directory " + name + ": " + std::strerror(errno) +
                         "; choose a directory you can write to");
         }
-        if (::stat(dir.c_str(), &st) != 0) {
-            throw Error("cannot use the cache directory " + name + ": " + std::strerror(errno));
-        }
     }
-    if (!S_ISDIR(st.st_mode)) throw Error("the cache directory " + name + " is not a directory");
+    // Opened once, never through a symlink: every file below is reached from this descriptor.
+    detail::Fd root(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (!root.ok()) {
+        const int e = errno;
+        if (::lstat(dir.c_str(), &st) == 0 && S_ISLNK(st.st_mode)) {
+            std::error_code ec;
+            const fs::path target = fs::read_symlink(dir, ec);
+            throw Error("the cache directory " + name + " is a symbolic link" +
+                        (ec ? std::string() : " (to " + detail::quote(target) + ")") +
+                        ": Memory does not follow it, so that no link can point its clearing at other files; "
+                        "give a real directory: an empty or new one, or an existing corelab cache");
+        }
+        if (e == ENOTDIR) throw Error("the cache directory " + name + " is not a directory");
+        throw Error("cannot use the cache directory " + name + ": " + std::strerror(e));
+    }
+    if (::fstat(root.get(), &st) != 0) {
+        throw Error("cannot use the cache directory " + name + ": " + std::strerror(errno));
+    }
     if (st.st_uid != ::geteuid()) {
         throw Error("the cache directory " + name + " belongs to another user (uid " + std::to_string(st.st_uid) +
                     "), who could plant results this program would load as its own; use a directory of your own");
@@ -880,31 +1236,34 @@ Memory::Memory(const std::filesystem::path& dir, MemoryOptions options) {
                     "): anyone who can write there could plant results this program would load as its own; "
                     "run chmod 700 on it or choose another directory");
     }
+    detail::claim(root.get(), name);
     // Prove it is writable (access() says yes to root even on a read-only mount).
-    const fs::path probe = dir / detail::temp_name();
-    if (::mkdir(probe.c_str(), 0700) != 0) {
+    const std::string probe = detail::temp_name();
+    if (::mkdirat(root.get(), probe.c_str(), 0700) != 0) {
         throw Error("cannot write to the cache directory " + name + ": " + std::strerror(errno) +
                     "; choose a directory you can write to");
     }
-    ::rmdir(probe.c_str());
-    store_ = std::make_shared<const detail::Store>(dir, options);
+    ::unlinkat(root.get(), probe.c_str(), AT_REMOVEDIR);
+    store_ = std::make_shared<const detail::Store>(dir, std::move(root), options);
 }
 
 void Memory::prepare_function(const std::string& name) const {
     detail::check_name(name);
-    detail::sweep(store_->root() / name);
+    const detail::Fd dir = detail::open_function(*store_, name, false);
+    if (dir.ok()) detail::sweep(dir.get());
 }
 
 void Memory::clear() const {
-    detail::for_each_child(store_->root(), [&](const std::string& fn) {
-        if (fn[0] != '.') detail::clear_dir(store_->root() / fn);
+    detail::for_each_child(store_->root_fd(), [&](const std::string& fn) {
+        if (detail::valid_function_name(fn)) detail::clear_function_folder(*store_, fn);
     });
 }
 
 std::size_t Memory::reduce_size(std::uint64_t bytes_limit) const {
-    auto entries = detail::list_entries(store_->root());
+    auto entries = detail::list_entries(*store_);
     std::sort(entries.begin(), entries.end(), [](const auto& a, const auto& b) {
-        return a.used_ns != b.used_ns ? a.used_ns > b.used_ns : a.path < b.path;  // most recently used first
+        if (a.used_ns != b.used_ns) return a.used_ns > b.used_ns;  // most recently used first
+        return a.function != b.function ? a.function < b.function : a.key < b.key;
     });
     std::uint64_t kept = 0;
     std::size_t removed = 0;
@@ -912,10 +1271,16 @@ std::size_t Memory::reduce_size(std::uint64_t bytes_limit) const {
     for (const auto& e : entries) {
         if (!full && kept + e.bytes <= bytes_limit) {
             kept += e.bytes;
-        } else {
-            full = true;
-            detail::remove_entry(e.path.parent_path(), e.path.filename().string());
+            continue;
+        }
+        full = true;
+        const detail::Fd fn_dir = detail::open_marked_function(store_->root_fd(), e.function);
+        const std::string why = fn_dir.ok() ? detail::remove_folder(fn_dir.get(), e.key, detail::Folder::entry)
+                                            : "its function folder is no longer marked";
+        if (why.empty()) {
             ++removed;
+        } else {
+            store_->warn("left " + detail::quote(store_->root() / e.function / e.key) + " as it is: " + why);
         }
     }
     return removed;
@@ -923,7 +1288,7 @@ std::size_t Memory::reduce_size(std::uint64_t bytes_limit) const {
 
 std::uint64_t Memory::size_on_disk() const {
     std::uint64_t total = 0;
-    for (const auto& e : detail::list_entries(store_->root())) total += e.bytes;
+    for (const auto& e : detail::list_entries(*store_)) total += e.bytes;
     return total;
 }
 

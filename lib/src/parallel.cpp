@@ -2,13 +2,15 @@
 // process backend's shared page, pipes, fork, collect and reap.
 #include "corelab/parallel.hpp"
 
-#include <fcntl.h>     // fcntl, O_NONBLOCK
-#include <poll.h>      // poll
-#include <sched.h>     // sched_getaffinity, CPU_COUNT
-#include <signal.h>    // signal(SIGPIPE)
-#include <sys/mman.h>  // mmap, munmap
-#include <sys/wait.h>  // waitpid
-#include <unistd.h>    // fork, pipe, read, write, _exit
+#include <fcntl.h>        // fcntl, O_NONBLOCK, O_CLOEXEC
+#include <poll.h>         // poll
+#include <sched.h>        // sched_getaffinity, CPU_COUNT
+#include <signal.h>       // signal(SIGPIPE)
+#include <sys/mman.h>     // mmap, munmap
+#include <sys/syscall.h>  // SYS_pidfd_open
+#include <sys/uio.h>      // writev
+#include <sys/wait.h>     // waitpid
+#include <unistd.h>       // pipe2, read, _exit, getpid
 
 #include <cerrno>   // errno
 #include <cstdio>   // std::snprintf
@@ -18,7 +20,7 @@
 #include <string>   // std::stoi
 #include <thread>   // std::thread::hardware_concurrency
 
-#include "corelab/ipc/names.hpp"  // track_child, untrack_child, live_threads, install_signal_cleanup
+#include "corelab/ipc/names.hpp"  // fork_worker_child, untrack_child, live_threads, flush_stdio
 
 namespace corelab {
 
@@ -132,7 +134,8 @@ constexpr unsigned allowed_threads = 1;
 #endif
 
 constexpr std::uint64_t idle = std::numeric_limits<std::uint64_t>::max();
-constexpr std::uint32_t kind_results = 1, kind_error = 2;
+// a batch's results; a task's error; the end of a worker's results (sent last)
+constexpr std::uint32_t kind_results = 1, kind_error = 2, kind_end = 3;
 
 static_assert(std::atomic<std::uint64_t>::is_always_lock_free, "the shared cursor must be a lock-free atomic");
 
@@ -144,7 +147,7 @@ struct alignas(cache_line) SharedLine {
 
 struct RecordHead {
     std::uint32_t kind = 0;
-    std::uint32_t pad = 0;
+    std::int32_t pid = 0;  // the sender: a copy of a worker (forked by a task) is told apart
     std::uint64_t first = 0;
     std::uint64_t count = 0;
     std::uint64_t bytes = 0;
@@ -159,15 +162,27 @@ std::string who(unsigned k, pid_t pid) {
     return "worker " + std::to_string(k) + " (pid " + std::to_string(pid) + ")";
 }
 
-// Writes all of it, or returns false (the parent is gone).
-bool write_all(int fd, const void* data, std::size_t size) noexcept {
-    const char* p = static_cast<const char*>(data);
-    while (size > 0) {
-        const ssize_t w = ::write(fd, p, size);
+// Writes the head and the body, or returns false (the parent is gone). One
+// writev: a record of up to PIPE_BUF bytes then arrives whole, even when a
+// copy of the worker writes into the same pipe.
+bool write_record_to(int fd, const RecordHead& head, const void* body, std::size_t size) noexcept {
+    iovec parts[2] = {{const_cast<RecordHead*>(&head), sizeof head}, {const_cast<void*>(body), size}};
+    std::size_t first = 0;  // the first part not yet written whole
+    while (first < 2) {
+        if (parts[first].iov_len == 0) {
+            ++first;
+            continue;
+        }
+        const ssize_t w = ::writev(fd, parts + first, static_cast<int>(2 - first));
         if (w < 0 && errno == EINTR) continue;
         if (w <= 0) return false;
-        p += w;
-        size -= static_cast<std::size_t>(w);
+        for (auto done = static_cast<std::size_t>(w); done > 0;) {  // a short write: skip what went out
+            const std::size_t step = std::min(done, parts[first].iov_len);
+            parts[first].iov_base = static_cast<char*>(parts[first].iov_base) + step;
+            parts[first].iov_len -= step;
+            done -= step;
+            if (parts[first].iov_len == 0) ++first;
+        }
     }
     return true;
 }
@@ -175,7 +190,13 @@ bool write_all(int fd, const void* data, std::size_t size) noexcept {
 }  // namespace
 
 ProcessMap::ProcessMap(unsigned workers, std::size_t n, const ParallelOptions& options, std::string name)
-    : workers_(workers), n_(n), options_(options), name_(std::move(name)), pids_(workers, 0), reaped_(workers, false) {
+    : workers_(workers),
+      n_(n),
+      options_(options),
+      name_(std::move(name)),
+      pids_(workers, 0),
+      pidfds_(workers, -1),
+      reaped_(workers, false) {
     // Forking copies the whole memory but only the calling thread: a lock
     // another thread holds would stay held forever in the child.
     const unsigned threads = ipc::live_threads();
@@ -193,8 +214,10 @@ ProcessMap::ProcessMap(unsigned workers, std::size_t n, const ParallelOptions& o
     auto* lines = static_cast<SharedLine*>(page_);
     for (unsigned i = 0; i < 1 + workers; ++i) new (&lines[i]) SharedLine{{i >= 1 ? idle : 0}};
     for (unsigned k = 0; k < workers; ++k) {
+        // close-on-exec: a program a task starts (system("... &"), a daemon)
+        // must not hold the pipe open, nor write into it
         int fds[2];
-        if (::pipe(fds) != 0) {
+        if (::pipe2(fds, O_CLOEXEC) != 0) {
             const int err = errno;
             release();
             throw Error(std::string("cannot make a pipe for worker ") + std::to_string(k) + ": " + std::strerror(err) +
@@ -223,8 +246,12 @@ void ProcessMap::release() noexcept {
     for (int fd : write_fds_) {
         if (fd >= 0) ::close(fd);
     }
+    for (int fd : pidfds_) {
+        if (fd >= 0) ::close(fd);
+    }
     read_fds_.clear();
     write_fds_.clear();
+    pidfds_.clear();
     if (page_ != nullptr) ::munmap(page_, page_bytes_);
     page_ = nullptr;
 }
@@ -238,14 +265,18 @@ bool ProcessMap::fork_worker(unsigned k) {
     if (pid == 0) {
         ::signal(SIGPIPE, SIG_IGN);  // a write to a closed pipe fails; we _exit then
         worker_ = k;
-        // keep only our own write end: the parent sees EOF when we exit
+        // keep only our own write end (and no pidfd of an earlier worker)
         for (unsigned j = 0; j < workers_; ++j) {
             ::close(read_fds_[j]);
             if (j != k) ::close(write_fds_[j]);
+            if (pidfds_[j] >= 0) ::close(pidfds_[j]);
         }
         return true;
     }
     pids_[k] = pid;
+    // a descriptor that becomes readable when the child ends (Linux 5.3+;
+    // close-on-exec): the parent sleeps in poll() until a pipe or a child speaks
+    pidfds_[k] = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
     ::close(write_fds_[k]);  // the parent only reads
     write_fds_[k] = -1;
     return false;
@@ -257,9 +288,12 @@ Batcher ProcessMap::batcher(std::chrono::nanoseconds target) noexcept {
 
 void ProcessMap::write_record(std::uint32_t kind, std::uint64_t first, std::uint64_t count, const void* bytes,
                               std::size_t size) noexcept {
-    const RecordHead head{kind, 0, first, count, size};
-    const int fd = write_fds_[worker_];
-    if (!write_all(fd, &head, sizeof head) || !write_all(fd, bytes, size)) ::_exit(70);
+    // getpid() now, not the worker's pid saved at the fork: a copy must say it is one
+    const RecordHead head{kind, static_cast<std::int32_t>(::getpid()), first, count, size};
+    if (!write_record_to(write_fds_[worker_], head, bytes, size)) {
+        ipc::flush_stdio();
+        ::_exit(70);
+    }
 }
 
 void ProcessMap::send_results(std::size_t first, std::size_t count, const void* bytes, std::size_t size) noexcept {
@@ -273,6 +307,8 @@ void ProcessMap::send_error_and_exit(std::size_t task, const char* message) noex
 }
 
 void ProcessMap::child_exit() noexcept {
+    ipc::flush_stdio();                        // _exit flushes nothing: what the tasks printed would be lost
+    write_record(kind_end, 0, 0, nullptr, 0);  // the parent knows we are done from this and our exit
     ::close(write_fds_[worker_]);
     ::_exit(0);  // never back into the caller's code, no destructors, no atexit
 }
@@ -286,13 +322,26 @@ void ProcessMap::collect(const BatchSink& on_batch, Progress* progress) {
     std::optional<Failure> failure;
     std::vector<std::vector<char>> buffers(workers_);
     std::vector<std::size_t> used(workers_, 0);
-    std::vector<bool> eof(workers_, false);
+    std::vector<bool> ended(workers_, false);  // its end record arrived
+    std::vector<bool> eof(workers_, false);    // every holder of its pipe closed it
+    std::vector<bool> seen(n_, false);         // batches that arrived, by their first task
     std::size_t received = 0;
     const auto start = std::chrono::steady_clock::now();
     const auto held = [&](unsigned k) -> std::optional<std::size_t> {
         const std::uint64_t t = slot_task(k).load(std::memory_order_relaxed);
         if (t == idle) return std::nullopt;
         return static_cast<std::size_t>(t);
+    };
+
+    // a record that another process wrote into worker k's pipe: a copy of
+    // the worker that a task forked, which went on running the worker's loop
+    const auto from_a_copy = [&](unsigned k, const RecordHead& head, std::optional<std::size_t> task) {
+        const std::string sent = head.kind == kind_end ? "the end of the worker's results"
+                                                       : "a result for task " + std::to_string(head.first);
+        return Failure{k, task,
+                       "pid " + std::to_string(head.pid) + ", a copy of " + who(k, pids_[k]) + ", sent " + sent +
+                           ": did a task fork without exec? (a forked child that neither execs nor _exits runs on "
+                           "in the worker's loop)"};
     };
 
     // take the complete records at the front of worker k's buffer
@@ -302,22 +351,40 @@ void ProcessMap::collect(const BatchSink& on_batch, Progress* progress) {
         while (!failure && used[k] - pos >= sizeof(RecordHead)) {
             RecordHead head;
             std::memcpy(&head, buf.data() + pos, sizeof head);
+            const bool in_range = head.first <= n_ && head.count <= n_ - head.first;
+            if (head.kind < kind_results || head.kind > kind_end || !in_range) {
+                failure = Failure{k, std::nullopt, who(k, pids_[k]) + " sent a record that makes no sense"};
+                break;
+            }
             if (used[k] - pos - sizeof head < head.bytes) {
                 if (buf.size() < sizeof head + head.bytes) buf.resize(sizeof head + head.bytes);
                 break;
             }
             const char* body = buf.data() + pos + sizeof head;
-            if (head.kind == kind_error) {
+            const std::optional<std::size_t> task =
+                head.kind == kind_end ? held(k) : std::optional<std::size_t>(head.first);
+            if (head.pid != pids_[k]) {
+                failure = from_a_copy(k, head, task);
+            } else if (head.kind == kind_error) {
                 const std::string what(body, head.bytes);
                 failure = Failure{
                     k, head.first,
                     "task " + std::to_string(head.first) + " raised: " + what + " (in " + who(k, pids_[k]) + ")"};
-            } else if (head.kind == kind_results && head.first + head.count <= n_) {
+            } else if (head.kind == kind_end) {
+                ended[k] = true;
+            } else {
+                // the cursor hands out each batch once: a second one (from the
+                // same pid: the pid check has not seen a copy) cannot be the worker's
+                if (head.count > 0 && head.first < n_ && seen[head.first]) {
+                    failure = Failure{k, head.first,
+                                      "task " + std::to_string(head.first) + " reported twice (the second time by " +
+                                          who(k, pids_[k]) + "): did a task fork without exec?"};
+                    break;
+                }
+                if (head.first < n_) seen[head.first] = true;
                 on_batch(head.first, head.count, body, head.bytes);
                 received += head.count;
                 if (progress != nullptr) progress->done(head.count);
-            } else {
-                failure = Failure{k, std::nullopt, who(k, pids_[k]) + " sent a record that makes no sense"};
             }
             pos += sizeof head + head.bytes;
         }
@@ -327,55 +394,76 @@ void ProcessMap::collect(const BatchSink& on_batch, Progress* progress) {
         }
     };
 
+    // one read from worker k's pipe; false when there was nothing to read
+    const auto read_some = [&](unsigned k) {
+        std::vector<char>& buf = buffers[k];
+        if (buf.size() < used[k] + (1 << 20)) buf.resize(used[k] + (1 << 20));  // a pipeful at once
+        const ssize_t r = ::read(read_fds_[k], buf.data() + used[k], buf.size() - used[k]);
+        if (r > 0) {
+            used[k] += static_cast<std::size_t>(r);
+            parse(k);
+            return true;
+        }
+        if (r == 0) {
+            eof[k] = true;
+        } else if (errno != EAGAIN && errno != EINTR) {
+            failure = Failure{k, std::nullopt, who(k, pids_[k]) + ": read failed: " + std::strerror(errno)};
+        }
+        return r < 0 && errno == EINTR;
+    };
+
     std::vector<pollfd> fds;
-    std::vector<unsigned> owner;
+    std::vector<unsigned> owner;  // the worker whose pipe fds[i] is
     for (;;) {
+        // sleep until a pipe has data or a child ends (its pidfd), at most
+        // until the deadline; without pidfds, look at the children every 10 ms
         fds.clear();
         owner.clear();
+        bool unwatched = false;
         for (unsigned k = 0; k < workers_; ++k) {
-            if (!eof[k]) {
-                fds.push_back({read_fds_[k], POLLIN, 0});
-                owner.push_back(k);
+            if (reaped_[k] || eof[k]) continue;
+            fds.push_back({read_fds_[k], POLLIN, 0});
+            owner.push_back(k);
+        }
+        const std::size_t pipes = fds.size();
+        for (unsigned k = 0; k < workers_; ++k) {
+            if (reaped_[k]) continue;
+            if (pidfds_[k] >= 0) {
+                fds.push_back({pidfds_[k], POLLIN, 0});
+            } else {
+                unwatched = true;
             }
         }
-        // wait at most 10 ms, then look at the children and the clock anyway
-        if (!fds.empty()) {
-            if (::poll(fds.data(), fds.size(), 10) < 0 && errno != EINTR) {
-                failure = Failure{0, std::nullopt, std::string("poll failed: ") + std::strerror(errno)};
-            }
-        } else {
-            ::usleep(1000);
+        long long wait_ms = unwatched ? 10 : -1;
+        if (options_.timeout.count() > 0) {
+            const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                options_.timeout - (std::chrono::steady_clock::now() - start));
+            const long long until = std::max<long long>(1, left.count() + 1);
+            wait_ms = wait_ms < 0 ? until : std::min(wait_ms, until);
         }
-        for (std::size_t i = 0; i < fds.size() && !failure; ++i) {
-            if ((fds[i].revents & (POLLIN | POLLHUP | POLLERR)) == 0) continue;
-            const unsigned k = owner[i];
-            std::vector<char>& buf = buffers[k];
-            if (buf.size() < used[k] + (1 << 20)) buf.resize(used[k] + (1 << 20));  // a pipeful at once
-            const ssize_t r = ::read(read_fds_[k], buf.data() + used[k], buf.size() - used[k]);
-            if (r > 0) {
-                used[k] += static_cast<std::size_t>(r);
-                parse(k);
-            } else if (r == 0) {
-                eof[k] = true;  // it exited (or closed the pipe): waitpid says how
-            } else if (errno != EAGAIN && errno != EINTR) {
-                failure = Failure{k, std::nullopt, who(k, pids_[k]) + ": read failed: " + std::strerror(errno)};
-            }
+        if (::poll(fds.data(), fds.size(), static_cast<int>(wait_ms)) < 0 && errno != EINTR) {
+            failure = Failure{0, std::nullopt, std::string("poll failed: ") + std::strerror(errno)};
         }
-        // reap every child that ended, and say how it ended
-        bool all_done = true;
+        for (std::size_t i = 0; i < pipes && !failure; ++i) {
+            if ((fds[i].revents & (POLLIN | POLLHUP | POLLERR)) != 0) (void)read_some(owner[i]);
+        }
+        // reap every child that ended, take what it left in its pipe, and say how it ended
         for (unsigned k = 0; k < workers_ && !failure; ++k) {
             if (reaped_[k]) continue;
             int status = 0;
             const pid_t r = ::waitpid(pids_[k], &status, WNOHANG);
-            if (r == 0 || (r < 0 && errno == EINTR)) {
-                all_done = false;
-                continue;
-            }
+            if (r == 0 || (r < 0 && errno == EINTR)) continue;
             reaped_[k] = true;
             ipc::untrack_child(pids_[k]);
+            // all it wrote is in the pipe now: read it without waiting for the
+            // pipe's end, which a process the task left behind may hold off
+            while (!failure && !eof[k] && read_some(k)) {
+            }
             const auto task = held(k);
             const std::string doing = task ? " while running task " + std::to_string(*task) : " between tasks";
-            if (r < 0) {
+            if (failure) {
+                break;
+            } else if (r < 0) {
                 failure = Failure{k, task, who(k, pids_[k]) + " could not be waited for: " + std::strerror(errno)};
             } else if (WIFSIGNALED(status)) {
                 failure =
@@ -384,12 +472,16 @@ void ProcessMap::collect(const BatchSink& on_batch, Progress* progress) {
                 failure = Failure{k, task,
                                   who(k, pids_[k]) + " exited with status " + std::to_string(WEXITSTATUS(status)) +
                                       doing + (WEXITSTATUS(status) == 70 ? " (it could not send its results)" : "")};
+            } else if (!ended[k]) {
+                failure = Failure{k, task,
+                                  who(k, pids_[k]) + " exited with status 0" + doing +
+                                      (task ? ", before returning its result" : ", before it sent all its results")};
             }
         }
         if (failure) break;
-        bool all_eof = true;
-        for (unsigned k = 0; k < workers_; ++k) all_eof = all_eof && eof[k];
-        if (all_done && all_eof) break;
+        bool all_done = true;
+        for (unsigned k = 0; k < workers_; ++k) all_done = all_done && reaped_[k];
+        if (all_done) break;
         if (options_.timeout.count() > 0 && std::chrono::steady_clock::now() - start >= options_.timeout) {
             std::string running;
             unsigned first_worker = 0;
@@ -411,9 +503,12 @@ void ProcessMap::collect(const BatchSink& on_batch, Progress* progress) {
         }
     }
     if (!failure && received != n_) {
+        // every worker ended with its end record, yet tasks are missing: a
+        // process that is not a worker took them from the cursor
         failure = Failure{0, std::nullopt,
                           "the workers ended but only " + std::to_string(received) + " of " + std::to_string(n_) +
-                              " results arrived"};
+                              " results arrived (the others were taken by a copy of a worker: did a task fork "
+                              "without exec?)"};
     }
     if (failure) {
         static_cast<SharedLine*>(page_)[0].value.store(n_);  // cancel: nobody takes another batch

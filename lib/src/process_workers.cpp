@@ -15,7 +15,7 @@
 #include <fstream>    // std::ifstream
 #include <string>     // std::string
 
-#include "corelab/ipc/names.hpp"  // make_name, track_child, live_threads
+#include "corelab/ipc/names.hpp"  // make_name, track_child, live_threads, flush_stdio
 
 namespace corelab {
 namespace {
@@ -131,6 +131,7 @@ bool ProcessRun::fork_worker(unsigned k) {
 }
 
 void ProcessRun::child_send(const void* message) noexcept {
+    ipc::flush_stdio();  // _exit flushes nothing: what the worker printed would be lost
     // The queue has room for every worker's message, so this succeeds at
     // once unless the parent is gone; poll, never wait inside the queue.
     try {

@@ -68,6 +68,7 @@ void write_seeds(const std::filesystem::path& out) {
             mem.cache("square", fn, {.version = "1"})(std::vector<double>{1, 2, 3});
         }
         for (const auto& e : fs::directory_iterator(dir / "square")) {
+            if (!e.is_directory()) continue;  // the folder's .corelab-function mark
             fs::copy_file(e.path() / "output.bin", out / ("seed" + std::to_string(k++)),
                           fs::copy_options::overwrite_existing);
         }

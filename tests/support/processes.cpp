@@ -2,13 +2,16 @@
 #include "support/processes.hpp"
 
 #include <dirent.h>    // opendir
-#include <fcntl.h>     // open
+#include <fcntl.h>     // open, fcntl, F_SETPIPE_SZ
 #include <signal.h>    // kill
-#include <sys/wait.h>  // waitpid
-#include <unistd.h>    // fork, setpgid, execv
+#include <sys/wait.h>  // waitpid, waitid
+#include <unistd.h>    // fork, setpgid, execv, dup, dup2, pipe2
 
 #include <cerrno>     // errno
+#include <cstdio>     // std::fflush
+#include <cstdlib>    // mkstemp
 #include <fstream>    // std::ifstream
+#include <iostream>   // std::cout
 #include <sstream>    // std::istringstream
 #include <stdexcept>  // std::runtime_error
 
@@ -114,6 +117,123 @@ Ended wait_for(pid_t pid, std::chrono::milliseconds timeout) {
     if (WIFEXITED(status)) e.exit_code = WEXITSTATUS(status);
     if (WIFSIGNALED(status)) e.signal = WTERMSIG(status);
     return e;
+}
+
+Ended wait_for_zombie(pid_t pid, std::chrono::milliseconds timeout) {
+    Ended e;
+    siginfo_t info{};
+    const bool done = eventually(
+        [&] {
+            info = {};
+            const int r = ::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG | WNOWAIT);
+            return (r == 0 && info.si_pid == pid) || (r < 0 && errno != EINTR);
+        },
+        timeout);
+    if (!done || info.si_pid != pid) return e;
+    e.ended = true;
+    if (info.si_code == CLD_EXITED) e.exit_code = info.si_status;
+    if (info.si_code == CLD_KILLED || info.si_code == CLD_DUMPED) e.signal = info.si_status;
+    return e;
+}
+
+bool running(pid_t pid) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+    std::string line;
+    if (!std::getline(in, line)) return false;
+    const auto close = line.rfind(')');  // pid (comm) state ...
+    return close != std::string::npos && close + 2 < line.size() && line[close + 2] != 'Z' && line[close + 2] != 'X';
+}
+
+bool finished(pid_t pid) {
+    const std::string dir = "/proc/" + std::to_string(pid);
+    if (running(pid)) return false;
+    DIR* tasks = ::opendir((dir + "/task").c_str());
+    if (tasks == nullptr) return true;  // gone
+    int threads = 0;
+    while (const dirent* e = ::readdir(tasks)) {
+        if (e->d_name[0] != '.') ++threads;
+    }
+    ::closedir(tasks);
+    return threads <= 1;  // only the zombie leader is left
+}
+
+bool group_finished(pid_t group) {
+    for (const auto& p : all_processes()) {
+        if (p.pgrp == group && !finished(p.pid)) return false;
+    }
+    return true;
+}
+
+pid_t unused_pids(pid_t from, pid_t length) {
+    pid_t start = from;
+    for (pid_t p = from; p < 4194304; ++p) {
+        if (::kill(p, 0) == 0 || errno != ESRCH) {
+            start = p + 1;
+        } else if (p - start + 1 >= length) {
+            return start;
+        }
+    }
+    return 0;
+}
+
+CapturedStdout::CapturedStdout(Into into) : into_(into) {
+    std::cout.flush();
+    std::fflush(stdout);
+    int target = -1;
+    if (into == Into::pipe) {
+        int fds[2];
+        if (::pipe2(fds, O_CLOEXEC) != 0) throw std::runtime_error("pipe");
+        ::fcntl(fds[0], F_SETPIPE_SZ, 1 << 20);
+        read_ = fds[0];
+        target = fds[1];
+    } else {
+        std::string path = "/tmp/corelab-test-stdout-" + std::to_string(::getpid()) + "-XXXXXX";
+        target = ::mkstemp(path.data());
+        if (target < 0) throw std::runtime_error("mkstemp");
+        ::unlink(path.c_str());  // the file lives while it is open
+        read_ = ::dup(target);
+    }
+    saved_ = ::dup(1);
+    ::dup2(target, 1);
+    ::close(target);
+}
+
+CapturedStdout::~CapturedStdout() {
+    restore();
+    if (read_ >= 0) ::close(read_);
+}
+
+void CapturedStdout::restore() noexcept {
+    if (saved_ < 0) return;
+    std::cout.flush();
+    std::fflush(stdout);
+    ::dup2(saved_, 1);  // closes our copy of the pipe's write end
+    ::close(saved_);
+    saved_ = -1;
+}
+
+std::string CapturedStdout::text() {
+    restore();
+    std::string text;
+    char buf[65536];
+    if (into_ == Into::pipe) {
+        // every writer has ended, so all of it is in the pipe: read until it is empty
+        ::fcntl(read_, F_SETFL, ::fcntl(read_, F_GETFL) | O_NONBLOCK);
+        for (ssize_t r; (r = ::read(read_, buf, sizeof buf)) != 0;) {
+            if (r < 0 && errno == EINTR) continue;
+            if (r < 0) break;  // EAGAIN: empty (a leftover holder of the write end keeps it open)
+            text.append(buf, static_cast<std::size_t>(r));
+        }
+    } else {
+        for (;;) {
+            const ssize_t r = ::pread(read_, buf, sizeof buf, static_cast<off_t>(text.size()));
+            if (r < 0 && errno == EINTR) continue;
+            if (r < 0) throw std::runtime_error("pread");
+            if (r == 0) break;
+            text.append(buf, static_cast<std::size_t>(r));
+        }
+    }
+    return text;
 }
 
 }  // namespace corelab::test

@@ -1,11 +1,12 @@
 // Test support: fork/exec with pipes, a poll loop with a deadline, and reaping.
 #include "support/subprocess.hpp"
 
-#include <fcntl.h>     // O_CLOEXEC
-#include <poll.h>      // poll
-#include <signal.h>    // kill, SIGKILL
-#include <sys/wait.h>  // waitpid
-#include <unistd.h>    // fork, execv, pipe2
+#include <fcntl.h>         // O_CLOEXEC
+#include <poll.h>          // poll
+#include <signal.h>        // kill, SIGKILL
+#include <sys/resource.h>  // rusage
+#include <sys/wait.h>      // wait4
+#include <unistd.h>        // fork, execv, pipe2
 
 #include <cerrno>     // errno
 #include <sstream>    // std::istringstream
@@ -20,6 +21,7 @@ Outcome run(const std::vector<std::string>& argv, std::chrono::seconds timeout) 
     std::vector<char*> args;
     for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
     args.push_back(nullptr);
+    const auto start = std::chrono::steady_clock::now();
     const pid_t pid = ::fork();
     if (pid < 0) throw std::runtime_error("fork");
     if (pid == 0) {
@@ -61,8 +63,11 @@ Outcome run(const std::vector<std::string>& argv, std::chrono::seconds timeout) 
         if (f.fd >= 0) ::close(f.fd);
     }
     int status = 0;
-    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    rusage usage{};
+    while (::wait4(pid, &status, 0, &usage) < 0 && errno == EINTR) {
     }
+    o.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    o.max_rss_kb = usage.ru_maxrss;
     if (WIFEXITED(status)) o.exit_code = WEXITSTATUS(status);
     if (WIFSIGNALED(status)) o.signal = WTERMSIG(status);
     return o;

@@ -14,6 +14,8 @@ struct Outcome {
     bool timed_out = false;  ///< killed by us after the timeout
     std::string out;         ///< its standard output
     std::string err;         ///< its standard error
+    double seconds = 0.0;    ///< from its start to its end, wall clock
+    long max_rss_kb = 0;     ///< its peak resident memory (and its children's), in KB
 };
 
 /// Runs argv[0] with argv (no shell), waits at most `timeout` (then SIGKILL),

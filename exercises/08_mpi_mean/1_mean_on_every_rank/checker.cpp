@@ -3,6 +3,10 @@
 // once and compares what each rank got with the serial mean of the same data.
 // Rank 0 prints the verdict; every rank exits 0 (done) or 1 (not yet).
 // Unlike the other checkers it has its own main: MPI runs threads of its own.
+// The verdict is earned as in check_main (verdict.hpp), one level down: mpirun
+// does not hand descriptors on, so the first process gives the ranks a file
+// with a token of its own, and reports `./course`'s token only when rank 0
+// wrote "PASS" there after its last check and mpirun ended with status 0.
 #include <signal.h>    // kill, SIGTERM, SIGKILL
 #include <spawn.h>     // posix_spawn
 #include <sys/wait.h>  // waitpid
@@ -21,14 +25,16 @@
 #include "corelab/dataset.hpp"  // make_uniform
 #include "corelab/reduce.hpp"   // sum_loop
 #include "exercise.hpp"
+#include "verdict.hpp"  // VerdictChannel, VerdictFile
 
 namespace {
 
 constexpr int ranks = 3;
 constexpr int time_limit_seconds = 60;
 
-// Not under mpirun yet: run this program as `ranks` ranks and wait for them.
-int relaunch(const char* self) {
+// Not under mpirun yet: run this program as `ranks` ranks, wait for them and
+// pass rank 0's verdict on to `channel`.
+int relaunch(const char* self, const check::VerdictChannel& channel) {
     std::vector<std::string> args{CORELAB_MPIEXEC, "-np", std::to_string(ranks), "--oversubscribe"};
     if (::geteuid() == 0) args.emplace_back("--allow-run-as-root");
     args.emplace_back(self);
@@ -38,15 +44,34 @@ int relaunch(const char* self) {
     // under ASan: Open MPI keeps memory until exit (tests/mpi.lsan.supp); harmless otherwise
     ::setenv("OMPI_MCA_mca_base_component_disable_dlclose", "1", 0);
     ::setenv("LSAN_OPTIONS", CORELAB_MPI_LSAN_OPTIONS, 0);
+    const check::VerdictFile ranks_verdict;
+    ::setenv("CORELAB_CHECK_FILE", ranks_verdict.path().c_str(), 1);
     pid_t pid = 0;
     if (::posix_spawn(&pid, argv[0], nullptr, nullptr, argv.data(), environ) != 0) {
-        std::printf("cannot start %s: is Open MPI installed? (./course deps)\n", CORELAB_MPIEXEC);
+        const std::string message =
+            std::string("cannot start ") + CORELAB_MPIEXEC + ": is Open MPI installed? (./course deps)";
+        std::printf("%s\n", message.c_str());
+        channel.fail(message);
         return 1;
     }
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(time_limit_seconds);
     for (;;) {
         int status = 0;
-        if (::waitpid(pid, &status, WNOHANG) == pid) return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
+        if (::waitpid(pid, &status, WNOHANG) == pid) {
+            const int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+            const auto reported = ranks_verdict.read();
+            if (!reported) {  // no rank 0 that finished its checks: ./course says "stopped before ..."
+                std::printf("the ranks stopped before their checks finished (mpirun exit status %d)\n", code);
+                return code == 0 ? 1 : code;
+            }
+            if (reported->passed && code == 0) {
+                channel.pass();
+                return 0;
+            }
+            channel.fail(reported->passed ? "rank 0 passed, but mpirun ended with status " + std::to_string(code)
+                                          : reported->message);
+            return 1;
+        }
         if (std::chrono::steady_clock::now() > deadline) {
             ::kill(pid, SIGTERM);  // mpirun ends and reaps its ranks, then exits
             bool ended = false;
@@ -58,10 +83,10 @@ int relaunch(const char* self) {
                 ::kill(pid, SIGKILL);
                 ::waitpid(pid, &status, 0);
             }
-            std::printf(
-                "the ranks did not finish in %d s: does every rank call the collective, even a rank "
-                "with no numbers?\n",
-                time_limit_seconds);
+            const std::string message = "the ranks did not finish in " + std::to_string(time_limit_seconds) +
+                                        " s: does every rank call the collective, even a rank with no numbers?";
+            std::printf("%s\n", message.c_str());
+            channel.fail(message);
             return 1;
         }
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
@@ -94,7 +119,10 @@ std::string check_case(const boost::mpi::communicator& world, std::size_t n, std
 }  // namespace
 
 int main(int argc, char** argv) {
-    if (std::getenv("OMPI_COMM_WORLD_SIZE") == nullptr) return relaunch(argv[0]);
+    if (std::getenv("OMPI_COMM_WORLD_SIZE") == nullptr) {
+        return relaunch(argv[0], check::VerdictChannel::from_environment());
+    }
+    const auto channel = check::VerdictChannel::from_file_in_environment();
     const boost::mpi::environment env(argc, argv);
     const boost::mpi::communicator world;
     std::string verdict;
@@ -115,6 +143,12 @@ int main(int argc, char** argv) {
         std::printf("%s\n", verdict.empty() ? "done" : verdict.c_str());
         if (verdict.empty()) {
             std::printf("every one of %d ranks got the Partial of all n numbers, for 3 sizes\n", ranks);
+        }
+        std::fflush(stdout);
+        if (verdict.empty()) {
+            channel.pass();
+        } else {
+            channel.fail(verdict);
         }
     }
     return verdict.empty() ? 0 : 1;

@@ -22,6 +22,7 @@
 #include <vector>      // std::vector
 
 #include "corelab/huge_array.hpp"       // HugeArray: read_data_file's result
+#include "corelab/ipc/names.hpp"        // ObjectLock: a scratch file's liveness lock
 #include "corelab/process_workers.hpp"  // ProcessWorkers: one chunk per worker
 #include "corelab/reduce.hpp"           // Partial: what a worker returns
 
@@ -130,12 +131,16 @@ void check_disk_room(const std::string& directory, std::uint64_t bytes, const st
 /// A file this process creates and removes: it is unlinked when the
 /// ScratchFile is destroyed (so on errors too) unless keep() was called, and
 /// by the signal handler of ipc/names.hpp on SIGINT/SIGTERM. Its name,
-/// `corelab.<pid>.<purpose>.<random>`, lets a later run remove it when its
-/// owner was killed (ipc::remove_stale(directory)). Move-only.
+/// `corelab.<pid>.<purpose>.<random>`, and the liveness lock it holds on the
+/// file (ipc::lock_as_owner) let a later run remove it once its owner is gone
+/// (ipc::remove_stale(directory)). Move-only.
 class ScratchFile {
 public:
-    /// Names a file in `directory` (made absolute) and tracks it; creates
-    /// nothing. Throws corelab::Error for a bad purpose or too long a path.
+    /// Creates an empty file (mode 0600) in `directory` (made absolute),
+    /// locks it and tracks it; write it by its path (writing in place keeps
+    /// the lock; replacing the file by another would not). Throws
+    /// corelab::Error for a bad purpose, too long a path, or when the file
+    /// cannot be created.
     ScratchFile(const std::string& directory, const std::string& purpose);
     ScratchFile(ScratchFile&& other) noexcept;
     ScratchFile& operator=(ScratchFile&& other) noexcept;
@@ -146,9 +151,9 @@ public:
     /// The absolute path; empty after keep() or remove().
     const std::string& path() const noexcept { return path_; }
     /// Keeps the file: renames it to `name` in the same directory (a plain
-    /// file name; a file of that name is replaced) and returns the new path.
-    /// It is no longer removed, not even on a signal, and its name is not one
-    /// that remove_stale() sweeps. Throws corelab::Error when `name` is not a
+    /// file name; a file of that name is replaced), lets its lock go and
+    /// returns the new path. It is no longer removed, not even on a signal,
+    /// and its name is not one that remove_stale() sweeps. Throws corelab::Error when `name` is not a
     /// plain file name or the rename fails (the file then stays scratch).
     std::string keep(const std::string& name);
     /// Removes the file now (if it exists) and stops tracking it.
@@ -156,6 +161,7 @@ public:
 
 private:
     std::string path_;
+    ipc::ObjectLock lock_;  // held while the file is scratch
 };
 
 }  // namespace corelab

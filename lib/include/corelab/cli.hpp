@@ -4,9 +4,11 @@
 // takes --help, --n, --seed, --repeat, --format table|csv and --record DIR
 // (and --workers where it has workers, --sweep where it sweeps them,
 // --conclude FILE where its conclusions can be replayed from a recorded
-// table), parsed with Boost.Program_options. A bad command line prints the
-// problem and a usage line and exits 2; a runtime error prints
-// `error: <message>` and exits 1; never a core dump. Used by every lesson.
+// table), parsed with Boost.Program_options. A bad command line (a word that
+// follows no option included) prints the problem and a usage line and exits
+// 2; a runtime error prints `error: <message>` and exits 1; never a core
+// dump. The library's messages state facts; the advice that names a lesson's
+// flag is added here. Used by every lesson.
 #pragma once
 
 #include <boost/program_options.hpp>  // options_description, variables_map
@@ -18,9 +20,10 @@
 #include <string>                     // std::string
 #include <vector>                     // std::vector
 
-#include "corelab/error.hpp"   // Error
-#include "corelab/load.hpp"    // LoadSample: the machine when the lesson began
-#include "corelab/report.hpp"  // Format, Conclusion
+#include "corelab/dataset.hpp"  // Footprint, check_peak_memory
+#include "corelab/error.hpp"    // Error
+#include "corelab/load.hpp"     // LoadSample: the machine when the lesson began
+#include "corelab/report.hpp"   // Format, Conclusion
 
 namespace corelab {
 
@@ -88,6 +91,12 @@ private:
 /// exit statuses: 0 done (or --help), 2 bad command line, 1 runtime error.
 int run_lesson(int argc, const char* const* argv, const Cli& cli,
                const std::function<void(const LessonOptions&)>& body);
+
+/// Checks, before a lesson allocates anything, that its peak for `count`
+/// (the value of its `--<option>`, e.g. "n" or "tasks") fits in memory at
+/// once (see check_peak_memory). Throws corelab::Error with the library's
+/// figures and the flag's advice: "...: use a smaller --n (--n 900000000 fits)".
+void check_lesson_memory(const char* option, std::uint64_t count, const Footprint& footprint, const std::string& what);
 
 /// Parses a whole positive count such as "100000000" or "100_000_000".
 /// Throws UsageError naming `option` when it is not one.

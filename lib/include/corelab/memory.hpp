@@ -15,6 +15,10 @@
 // nothing that loads; every load checks magic, version, lengths, key and
 // checksum, and a bad entry is reported, removed and computed again. Unlike
 // joblib's pickles, loading only ever reads data: it never runs code.
+// The cache directory is marked as a cache (CACHEDIR.TAG, .corelab-cache) and
+// so is each function's folder (.corelab-function): clearing removes only
+// what carries the marks and is laid out as an entry, and never follows a
+// symlink, so a cache pointed at the wrong directory cannot delete its files.
 // Large results load fastest as HugeArray (2 MB pages). Used by lesson 05.
 #pragma once
 
@@ -210,7 +214,7 @@ void announce_call(const Store& store, const std::string& name, const std::strin
 /// A failure to write is a warning: the result is still returned.
 void store_entry(const Store& store, const CallKey& key, const std::string& call, double seconds,
                  const std::function<void(OutArchive&)>& save);
-/// Removes every entry of one function.
+/// Removes every entry of one function (see Memory::clear).
 void clear_function(const Store& store, const std::string& name);
 
 // ------------------------------------------------ calls in readable form
@@ -326,7 +330,7 @@ public:
         return detail::load_entry(*store_, make_key(args...), [&](detail::InArchive& ar) { ar(loaded); });
     }
 
-    /// Removes every stored result of this function.
+    /// Removes every stored result of this function (only entries, as Memory::clear).
     void clear() const { detail::clear_function(*store_, name_); }
 
     const std::string& name() const noexcept { return name_; }
@@ -352,26 +356,40 @@ private:
 /// A cache directory, as joblib's Memory(location).
 class Memory {
 public:
-    /// Opens (and creates with mode 0700) the cache directory `dir`. Throws
-    /// corelab::Error naming `dir` when it cannot be created or written, is
-    /// not a directory, or other users can write to it (they could plant results).
+    /// Opens the cache directory `dir`: a new one is created (mode 0700) and
+    /// marked as a cache (CACHEDIR.TAG with the standard signature, and
+    /// .corelab-cache with the layout's version); an existing one must carry
+    /// the mark, be empty (it is marked), or hold only a cache an earlier
+    /// corelab wrote (function folders of entries; it is marked). `dir`
+    /// itself must not be a symlink: it is opened once with O_NOFOLLOW and
+    /// everything below is reached from that descriptor. Throws corelab::Error
+    /// naming `dir` when it is a symlink, not a directory, not empty and not a
+    /// cache, cannot be created or written, or other users can write to it
+    /// (they could plant results).
     explicit Memory(const std::filesystem::path& dir, MemoryOptions options = {});
 
-    /// Wraps `fn` so that its results are cached under dir/<name>/. `name` is
-    /// letters, digits, '_', '-' and '.' (not first), at most 100 characters;
-    /// anything else throws corelab::Error. Sweeps temporary files that killed
-    /// writers left behind (older than a minute, or whose writer is dead).
+    /// Wraps `fn` so that its results are cached under dir/<name>/ (marked
+    /// .corelab-function when created). `name` is letters, digits, '_', '-'
+    /// and '.' (not first), at most 100 characters; anything else throws
+    /// corelab::Error, as does a dir/<name> that is a symlink or a folder
+    /// holding files this cache did not write. Sweeps temporary folders that
+    /// killed writers left behind (older than a minute, or whose writer is dead).
     template <class F>
     CachedFunction<F> cache(const std::string& name, F fn, CacheOptions options = {}) const {
         prepare_function(name);
         return CachedFunction<F>(store_, name, std::move(fn), std::move(options.version));
     }
 
-    /// Removes every entry of every function (only what this cache wrote).
+    /// Removes every entry of every function, then each function folder left
+    /// empty. Only marked function folders are entered, and only entries laid
+    /// out as this cache writes them (output.bin and metadata.json, nothing
+    /// else) are removed, without following any symlink; anything else named
+    /// like an entry is left and reported as a warning.
     void clear() const;
 
     /// Removes least recently used entries (a hit counts as a use) until all
-    /// entries together take at most `bytes_limit` bytes. Returns how many it removed.
+    /// entries together take at most `bytes_limit` bytes. Counts and removes
+    /// only entries as clear() recognises them. Returns how many it removed.
     std::size_t reduce_size(std::uint64_t bytes_limit) const;
 
     /// Bytes all entries take on disk (their files' sizes).

@@ -20,11 +20,15 @@
 // atomics: a worker killed mid-task cannot leave a lock held); results come
 // back through one pipe per worker, a batch per record (trivially copyable
 // results as raw bytes, others serialised with cereal). Nothing is named, so
-// nothing can be left in /dev/shm. The parent poll()s the pipes and waitpid()s
-// the children: a task that throws, a worker killed by a signal, or a timeout
-// is reported within a second, the other workers are killed and every child
-// is reaped before map() throws. Backend::threads runs the same loop on
-// ThreadWorkers (lesson 04). Used by lesson 06.
+// nothing can be left in /dev/shm. The parent sleeps in poll() on the pipes
+// and the children's pidfds; a worker is done when it has exited and its
+// last record ("end of results") has arrived, not at its pipe's end, which a
+// process a task left behind could hold off. A task that throws, a worker
+// killed by a signal or gone mid-task, a copy of a worker (a task forked
+// without exec), or a timeout is reported at once, the other workers are
+// killed and every child is reaped before map() throws. Workers flush stdio
+// before they _exit. Backend::threads runs the same loop on ThreadWorkers
+// (lesson 04). Used by lesson 06.
 #pragma once
 
 #include <algorithm>                   // std::min, std::max
@@ -219,14 +223,18 @@ public:
     void send_results(std::size_t first, std::size_t count, const void* bytes, std::size_t size) noexcept;
     /// Sends "task `task` raised `message`" and _exits(0).
     [[noreturn]] void send_error_and_exit(std::size_t task, const char* message) noexcept;
-    /// Closes the pipe and _exits(0).
+    /// Flushes stdio, sends the end of this worker's results, closes the pipe
+    /// and _exits(0).
     [[noreturn]] void child_exit() noexcept;
 
     // ---- in the parent
     /// Receives every batch (calling on_batch for each) and reaps every child.
-    /// Throws TaskError for a task that threw or whose worker died, WorkerError
-    /// for a timeout or a worker that died between tasks; the others are killed
-    /// and reaped first.
+    /// A worker is done when it has exited and its end record has arrived
+    /// (not at its pipe's end: a process a task left behind may hold it open).
+    /// Throws TaskError for a task that threw, whose worker died or exited
+    /// before its result, or whose result came from a copy of the worker (a
+    /// task that forked without exec); WorkerError for a timeout or a worker
+    /// that died between tasks. The others are killed and reaped first.
     void collect(const BatchSink& on_batch, Progress* progress);
 
 private:
@@ -244,6 +252,7 @@ private:
     std::size_t page_bytes_ = 0;
     std::vector<int> read_fds_, write_fds_;
     std::vector<pid_t> pids_;
+    std::vector<int> pidfds_;  // readable when child k ends; -1 where pidfd_open is missing
     std::vector<bool> reaped_;
     pid_t parent_ = 0;
     unsigned worker_ = 0;  // in a child: which worker it is

@@ -4,7 +4,8 @@
 // memory (copy-on-write: a page is copied only when one side writes it), its
 // code, its data. Child k runs fn(k), sends its result through an
 // ipc::MessageQueue (the notebook's `Queue`) and `_exit`s without running the
-// parent's destructors or atexit handlers. The parent collects one result
+// parent's destructors or atexit handlers (having flushed what it printed:
+// `_exit` flushes nothing). The parent collects one result
 // per child, reaps every child and never waits without a bound: it looks at
 // the queue (never waiting inside it) and waitpid(WNOHANG), sleeping between
 // looks on the children's pidfds, so a child that threw, crashed, was killed

@@ -1,6 +1,7 @@
 // Implementation of corelab/ipc/message_queue.hpp: the untyped queue and the back-off.
 #include "corelab/ipc/message_queue.hpp"
 
+#include <fcntl.h>     // AT_FDCWD
 #include <sys/stat.h>  // stat
 #include <unistd.h>    // getpid, geteuid
 
@@ -9,7 +10,7 @@
 #include <cstring>                                   // std::strerror
 #include <thread>                                    // std::this_thread
 
-#include "corelab/ipc/names.hpp"  // check_room, track_name
+#include "corelab/ipc/names.hpp"  // check_room, track_name, lock_as_owner
 
 namespace bip = boost::interprocess;
 
@@ -46,21 +47,40 @@ QueueCore QueueCore::create(std::string name, std::size_t capacity, std::size_t 
     check_room(bytes, "message queue '" + name + "'");
     QueueCore q;
     const HoldSignals hold;  // until it is tracked
-    try {
-        // create the queue: create_only (never adopt an existing one), mode 0600
-        q.impl_ =
-            std::make_unique<Impl>(bip::create_only, name.c_str(), capacity, message_size, bip::permissions(0600));
-    } catch (const bip::interprocess_exception& e) {
-        if (e.get_error_code() == bip::already_exists_error) {
-            throw Error("message queue '" + name + "' already exists: refusing to use an object someone else made");
+    const std::string path = std::string(shm_directory) + "/" + name;
+    for (int attempt = 1; !q.lock_; ++attempt) {
+        try {
+            // create the queue: create_only (never adopt an existing one), mode 0600
+            q.impl_ =
+                std::make_unique<Impl>(bip::create_only, name.c_str(), capacity, message_size, bip::permissions(0600));
+        } catch (const bip::interprocess_exception& e) {
+            if (e.get_error_code() == bip::already_exists_error) {
+                throw Error("message queue '" + name + "' already exists: refusing to use an object someone else made");
+            }
+            throw Error("cannot create message queue '" + name + "': " + e.what());
         }
-        throw Error("cannot create message queue '" + name + "': " + e.what());
+        // lock its file: the lock tells a sweep that its owner lives (ipc/names.hpp).
+        // Boost keeps no descriptor of it, so open it again; a sweep that removed
+        // it before the lock is noticed: create it again.
+        try {
+            q.lock_ = lock_as_owner(AT_FDCWD, path);
+        } catch (...) {
+            q.impl_.reset();
+            bip::message_queue::remove(name.c_str());
+            throw;
+        }
+        if (!q.lock_) {
+            q.impl_.reset();
+            if (attempt == 8) {
+                throw Error("cannot create message queue '" + name + "': another process removed it 8 times");
+            }
+        }
     }
     q.name_ = std::move(name);
     q.creator_ = ::getpid();
     q.capacity_ = capacity;
     q.message_size_ = message_size;
-    track_name(q.name_);
+    track_name(q.name_);  // throws: q's destructor removes the queue
     return q;
 }
 
@@ -92,6 +112,7 @@ QueueCore QueueCore::open(std::string name, std::size_t message_size) {
 
 QueueCore::QueueCore(QueueCore&& o) noexcept
     : impl_(std::move(o.impl_)),
+      lock_(std::move(o.lock_)),
       name_(std::move(o.name_)),
       capacity_(o.capacity_),
       message_size_(o.message_size_),
@@ -105,6 +126,7 @@ QueueCore& QueueCore::operator=(QueueCore&& o) noexcept {
     if (this != &o) {
         release();
         impl_ = std::move(o.impl_);
+        lock_ = std::move(o.lock_);
         name_ = std::move(o.name_);
         capacity_ = o.capacity_;
         message_size_ = o.message_size_;
@@ -128,6 +150,7 @@ void QueueCore::release() noexcept {
         bip::message_queue::remove(name_.c_str());
         untrack_name(name_);
     }
+    lock_.reset();  // after the removal: a sweep never sees our live queue unlocked
     creator_ = 0;
 }
 

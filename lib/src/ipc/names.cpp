@@ -1,22 +1,28 @@
-// Implementation of corelab/ipc/names.hpp: names, the stale sweep, and the
-// signal handler's tables (fixed arrays and atomics: a handler may not allocate).
+// Implementation of corelab/ipc/names.hpp: names, liveness locks, the stale
+// sweep, and the signal handler's tables (fixed arrays and atomics: a handler
+// may not allocate).
 #include "corelab/ipc/names.hpp"
 
-#include <dirent.h>       // opendir, readdir
+#include <dirent.h>       // fdopendir, readdir
+#include <fcntl.h>        // open, openat, fcntl(F_OFD_SETLK)
 #include <signal.h>       // sigaction, kill, raise
+#include <sys/file.h>     // flock
 #include <sys/prctl.h>    // prctl(PR_SET_PDEATHSIG)
 #include <sys/random.h>   // getrandom
-#include <sys/stat.h>     // lstat
+#include <sys/stat.h>     // fstat, fstatat
 #include <sys/statvfs.h>  // statvfs
 #include <sys/wait.h>     // waitpid
 #include <unistd.h>       // getpid, unlink, fork, getppid, _exit
 
-#include <atomic>   // std::atomic
-#include <cerrno>   // errno
-#include <cstdio>   // std::snprintf
-#include <cstring>  // std::strcmp, std::strerror
-#include <mutex>    // std::once_flag
-#include <random>   // std::random_device
+#include <atomic>    // std::atomic
+#include <cerrno>    // errno
+#include <chrono>    // std::chrono::milliseconds
+#include <cstdio>    // std::snprintf, std::fflush
+#include <cstring>   // std::strcmp, std::strerror
+#include <iostream>  // std::cout, std::cerr, std::clog (flushed before a fork)
+#include <mutex>     // std::once_flag
+#include <random>    // std::random_device
+#include <thread>    // std::this_thread::sleep_for
 
 #include "corelab/error.hpp"  // Error
 
@@ -128,23 +134,138 @@ std::optional<NameParts> parse_name(std::string_view name) {
     return parts;
 }
 
+// ------------------------------------------------------------ liveness locks
+//
+// A creator cannot lock an object before its name is visible (shm_open and
+// Boost's queue create the name first), so there is a moment when a new object
+// is unlocked and looks abandoned. Both sides therefore check the name while
+// they hold their lock:
+//   - the creator takes its shared lock, then checks that the name is still
+//     the file it locked;
+//   - a sweep takes its exclusive lock, checks the same, and removes the name
+//     while it still holds the lock.
+// The two locks exclude each other, so one of two things happens. The creator
+// locks first: the sweep's lock fails and the object is kept. Or the sweep
+// locks first and removes the name: the creator's lock waits until the sweep
+// lets go, then finds the name gone and creates the object again (or, for a
+// cache's temporary directory, reports that it could not store). A new object
+// is never lost unnoticed, and a dead owner's is removed at once, however
+// young: no age rule, no pid.
+
+ObjectLock& ObjectLock::operator=(ObjectLock&& other) noexcept {
+    if (this != &other) {
+        reset();
+        fd_ = other.fd_;
+        other.fd_ = -1;
+    }
+    return *this;
+}
+
+void ObjectLock::reset() noexcept {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+}
+
+namespace {
+
+// The whole file, shared (F_RDLCK) or exclusive (F_WRLCK), owned by the open
+// file description (not by the process, unlike a classic POSIX lock).
+int ofd_lock(int fd, short type) {
+    struct flock lock{};
+    lock.l_type = type;
+    lock.l_whence = SEEK_SET;
+    lock.l_start = 0;
+    lock.l_len = 0;
+    return ::fcntl(fd, F_OFD_SETLK, &lock);
+}
+
+// A regular file takes an fcntl OFD lock. A directory cannot be opened for
+// writing, which an exclusive fcntl lock needs, so it takes flock(), which is
+// owned by the open file description too and dropped the same way.
+int shared_lock(int fd, const struct stat& st) {
+    return S_ISDIR(st.st_mode) ? ::flock(fd, LOCK_SH | LOCK_NB) : ofd_lock(fd, F_RDLCK);
+}
+int exclusive_lock(int fd, const struct stat& st) {
+    return S_ISDIR(st.st_mode) ? ::flock(fd, LOCK_EX | LOCK_NB) : ofd_lock(fd, F_WRLCK);
+}
+
+bool same_file(const struct stat& a, const struct stat& b) {
+    return a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
+
+// Whether `name` in `dir_fd` (not followed if a symlink) is the file of `st`.
+bool still_named(int dir_fd, const std::string& name, const struct stat& st) {
+    struct stat now{};
+    return ::fstatat(dir_fd, name.c_str(), &now, AT_SYMLINK_NOFOLLOW) == 0 && same_file(now, st);
+}
+
+}  // namespace
+
+ObjectLock lock_as_owner(int dir_fd, const std::string& name, int fd) {
+    ObjectLock lock(fd >= 0
+                        ? ::fcntl(fd, F_DUPFD_CLOEXEC, 0)
+                        : ::openat(dir_fd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC));
+    if (!lock) {
+        if (fd < 0 && errno == ENOENT) return {};  // swept before it was opened
+        throw Error("cannot lock '" + name + "': " + std::strerror(errno));
+    }
+    struct stat st{};
+    if (::fstat(lock.fd(), &st) != 0) throw Error("cannot inspect '" + name + "': " + std::strerror(errno));
+    if (!(S_ISREG(st.st_mode) || S_ISDIR(st.st_mode)) || st.st_uid != ::geteuid()) {
+        throw Error("refusing to lock '" + name + "': it is not a regular file or directory of this user");
+    }
+    // A sweep holds its exclusive lock only while it checks and removes the name.
+    for (int waited_ms = 0; shared_lock(lock.fd(), st) != 0; ++waited_ms) {
+        if ((errno != EAGAIN && errno != EACCES && errno != EINTR) || waited_ms >= 5000) {
+            throw Error("cannot lock '" + name + "': " +
+                        (waited_ms >= 5000 ? std::string("another process held it for 5 s") : std::strerror(errno)));
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    if (!still_named(dir_fd, name, st)) return {};  // a sweep removed it before it was locked
+    return lock;
+}
+
+ObjectLock lock_if_unowned(int dir_fd, const std::string& name) {
+    // Look before opening: never open a symlink, a FIFO or a device, nor
+    // another user's file.
+    struct stat seen{};
+    if (::fstatat(dir_fd, name.c_str(), &seen, AT_SYMLINK_NOFOLLOW) != 0 ||
+        !(S_ISREG(seen.st_mode) || S_ISDIR(seen.st_mode)) || seen.st_uid != ::geteuid()) {
+        return {};
+    }
+    // An exclusive fcntl lock needs a descriptor open for writing, which a
+    // directory cannot have.
+    const int flags = S_ISDIR(seen.st_mode) ? O_RDONLY | O_DIRECTORY : O_RDWR | O_NONBLOCK | O_NOCTTY;
+    ObjectLock lock(::openat(dir_fd, name.c_str(), flags | O_NOFOLLOW | O_CLOEXEC));
+    struct stat st{};
+    if (!lock || ::fstat(lock.fd(), &st) != 0 || !same_file(st, seen)) return {};
+    if (exclusive_lock(lock.fd(), st) != 0) return {};  // someone holds it: its owner lives
+    if (!still_named(dir_fd, name, st)) return {};      // renamed or replaced meanwhile
+    return lock;
+}
+
 std::vector<std::string> remove_stale(const std::string& directory) {
     std::vector<std::string> removed;
-    DIR* dir = ::opendir(directory.c_str());
-    if (dir == nullptr) return removed;
-    const uid_t me = ::geteuid();
-    while (const dirent* entry = ::readdir(dir)) {
-        const std::string name = entry->d_name;
-        const auto parts = parse_name(name);
-        if (!parts || parts->pid == ::getpid()) continue;
-        struct stat st{};
-        const std::string path = directory + "/" + name;
-        if (::lstat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != me) continue;
-        // ESRCH: no such process. EPERM means it runs (as someone else): keep.
-        if (::kill(parts->pid, 0) == 0 || errno != ESRCH) continue;
-        if (::unlink(path.c_str()) == 0) removed.push_back(name);
+    const int dir_fd = ::open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dir_fd < 0) return removed;
+    std::vector<std::string> names;
+    const int list_fd = ::fcntl(dir_fd, F_DUPFD_CLOEXEC, 0);
+    if (DIR* dir = list_fd >= 0 ? ::fdopendir(list_fd) : nullptr) {
+        while (const dirent* entry = ::readdir(dir)) {
+            if (parse_name(entry->d_name)) names.emplace_back(entry->d_name);
+        }
+        ::closedir(dir);
+    } else if (list_fd >= 0) {
+        ::close(list_fd);
     }
-    ::closedir(dir);
+    for (const auto& name : names) {
+        const ObjectLock lock = lock_if_unowned(dir_fd, name);
+        struct stat st{};
+        if (!lock || ::fstat(lock.fd(), &st) != 0 || !S_ISREG(st.st_mode)) continue;  // held, or not a file
+        if (::unlinkat(dir_fd, name.c_str(), 0) == 0) removed.push_back(name);
+    }
+    ::close(dir_fd);
     return removed;
 }
 
@@ -232,7 +353,18 @@ void track_child(pid_t child) {
     }
 }
 
+void flush_stdio() noexcept {
+    try {
+        std::cout.flush();  // their own buffers, where sync_with_stdio(false) gave them one
+        std::cerr.flush();
+        std::clog.flush();
+    } catch (...) {  // a stream set to throw on failure: what stdio holds still goes out
+    }
+    std::fflush(nullptr);  // every FILE: stdout, stderr and those the program opened
+}
+
 pid_t fork_worker_child(unsigned worker, const std::string& advice) {
+    flush_stdio();
     const pid_t parent = ::getpid();
     // Hold SIGINT/SIGTERM until the child is tracked, so the cleanup handler
     // never misses a child it must stop.

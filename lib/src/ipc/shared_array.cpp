@@ -1,7 +1,7 @@
 // Implementation of corelab/ipc/shared_array.hpp: the untyped segment.
 #include "corelab/ipc/shared_array.hpp"
 
-#include <fcntl.h>     // posix_fallocate
+#include <fcntl.h>     // posix_fallocate, AT_FDCWD
 #include <sys/stat.h>  // fstat
 #include <unistd.h>    // getpid, geteuid
 
@@ -13,7 +13,7 @@
 #include <optional>                                     // std::optional
 
 #include "corelab/error.hpp"      // Error
-#include "corelab/ipc/names.hpp"  // check_room, track_name, remove_stale_once
+#include "corelab/ipc/names.hpp"  // check_room, track_name, remove_stale_once, lock_as_owner
 
 namespace bip = boost::interprocess;
 
@@ -57,21 +57,37 @@ Segment Segment::create(std::string name, std::size_t element_size, std::size_t 
     const std::size_t bytes = header_bytes + count * element_size;
     check_room(bytes, "shared memory '" + name + "'");
 
-    // create the object: create_only (never adopt an existing one), mode 0600
+    // create the object: create_only (never adopt an existing one), mode 0600,
+    // and lock it: the lock tells a sweep that its owner lives (ipc/names.hpp).
+    // A sweep that removed it between the two is noticed: create it again.
     std::optional<HoldSignals> hold(std::in_place);  // until it is tracked
+    const std::string path = std::string(shm_directory) + "/" + name;
     bip::shared_memory_object shm;
-    try {
-        shm = bip::shared_memory_object(bip::create_only, name.c_str(), bip::read_write, bip::permissions(0600));
-    } catch (const bip::interprocess_exception& e) {
-        if (e.get_error_code() == bip::already_exists_error) {
-            throw Error("shared memory '" + name + "' already exists: refusing to use an object someone else made");
+    ObjectLock lock;
+    for (int attempt = 1; !lock; ++attempt) {
+        try {
+            shm = bip::shared_memory_object(bip::create_only, name.c_str(), bip::read_write, bip::permissions(0600));
+        } catch (const bip::interprocess_exception& e) {
+            if (e.get_error_code() == bip::already_exists_error) {
+                throw Error("shared memory '" + name + "' already exists: refusing to use an object someone else made");
+            }
+            throw Error("cannot create shared memory '" + name + "': " + e.what());
         }
-        throw Error("cannot create shared memory '" + name + "': " + e.what());
+        try {
+            lock = lock_as_owner(AT_FDCWD, path, shm.get_mapping_handle().handle);
+        } catch (...) {
+            bip::shared_memory_object::remove(name.c_str());
+            throw;
+        }
+        if (!lock && attempt == 8) {
+            throw Error("cannot create shared memory '" + name + "': another process removed it 8 times");
+        }
     }
     Segment s;
     s.name_ = std::move(name);
     s.creator_ = ::getpid();
-    track_name(s.name_);
+    s.lock_ = std::move(lock);
+    track_name(s.name_);  // throws: s's destructor removes the segment
     hold.reset();
     try {
         // reserve the memory now: on a full /dev/shm a plain truncate succeeds
@@ -132,6 +148,7 @@ Segment Segment::open(std::string name, std::size_t element_size, Access access)
 Segment::Segment(Segment&& o) noexcept
     : mapping_(std::move(o.mapping_)),
       name_(std::move(o.name_)),
+      lock_(std::move(o.lock_)),
       data_(o.data_),
       count_(o.count_),
       creator_(o.creator_),
@@ -147,6 +164,7 @@ Segment& Segment::operator=(Segment&& o) noexcept {
         release();
         mapping_ = std::move(o.mapping_);
         name_ = std::move(o.name_);
+        lock_ = std::move(o.lock_);
         data_ = o.data_;
         count_ = o.count_;
         creator_ = o.creator_;
@@ -171,6 +189,7 @@ void Segment::release() noexcept {
         bip::shared_memory_object::remove(name_.c_str());
         untrack_name(name_);
     }
+    lock_.reset();  // after the removal: a sweep never sees our live segment unlocked
     creator_ = 0;
     data_ = nullptr;
     count_ = 0;

@@ -83,6 +83,7 @@ private:
     void check_size(std::size_t size, const char* what) const;
     [[noreturn]] void fail(const std::exception& e);
     std::unique_ptr<Impl> impl_;
+    ObjectLock lock_;  // the creator's liveness lock (ipc/names.hpp); empty for an opener
     std::string name_;
     std::size_t capacity_ = 0;
     std::size_t message_size_ = 0;
@@ -93,7 +94,8 @@ private:
 }  // namespace detail
 
 /// A queue of trivially copyable T between processes. The creating object
-/// removes the queue when destroyed (only in the creating process).
+/// holds the queue's liveness lock (ipc/names.hpp) and removes the queue when
+/// destroyed (only in the creating process).
 template <class T>
 class MessageQueue {
     static_assert(std::is_trivially_copyable_v<T>,

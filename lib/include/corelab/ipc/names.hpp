@@ -2,16 +2,27 @@
 //
 // Concept: a named shared-memory segment or message queue outlives the
 // process that made it unless someone removes it. Ours are named
-// `corelab.<pid>.<purpose>.<random>`: the pid says who owns the object, the
+// `corelab.<pid>.<purpose>.<random>`: the pid says who made the object, the
 // random suffix makes the name impossible to guess (so nobody can plant an
 // object under it first), and every object is created `create_only` with
 // permissions 0600. The creator removes it on normal exit and on exceptions
 // (RAII), on SIGINT/SIGTERM (a handler removes what this process created and
-// kills the workers it started, then lets the signal end the process), and a
-// SIGKILLed owner's leftovers are swept by the next program that creates an
-// IPC object (or by `./course clean-ipc`). Used by lesson 03 and by
-// SharedArray, MessageQueue and ProcessWorkers; lesson 07 tracks its data
-// files the same way (track_path, remove_stale in their directory).
+// kills the workers it started, then lets the signal end the process).
+//
+// A SIGKILLed owner removes nothing, so the next program that creates an IPC
+// object (or `./course clean-ipc`) sweeps what it left. Who is gone is not
+// decided by the pid in the name: a zombie still answers kill(pid, 0), an
+// unrelated process may have the pid by now, and a run in another pid
+// namespace (a container sharing /dev/shm) has a pid that means nothing here.
+// Instead the creator holds a lock on each object for as long as it lives (a
+// shared open-file-description lock, fcntl F_OFD_SETLK), and the sweep removes
+// only what it can lock exclusively. The kernel drops the lock when the last
+// descriptor of the object's open file is closed, which an ending process does
+// before it becomes a zombie, in whatever pid namespace it ran; forked workers
+// that inherit the descriptor keep it while they live. Used by lesson 03 and
+// by SharedArray, MessageQueue and ProcessWorkers; lesson 07 tracks and locks
+// its data files the same way (ScratchFile, remove_stale in their directory),
+// and lesson 05's cache its temporary entry directories.
 #pragma once
 
 #include <signal.h>     // sigset_t
@@ -45,9 +56,57 @@ struct NameParts {
 /// The parts of `name`, or nullopt when it is not one of ours.
 std::optional<NameParts> parse_name(std::string_view name);
 
-/// Removes the objects in `directory` (/dev/shm unless told) named like ours
-/// whose owning pid no longer runs and which belong to this user; returns
-/// their names.
+/// A descriptor that holds an open-file-description lock on a file or a
+/// directory (fcntl F_OFD_SETLK on a file, flock on a directory): shared when
+/// a creator holds it (lock_as_owner: "I live"), exclusive when a sweep took
+/// it (lock_if_unowned: nobody holds it). The lock goes when the last
+/// descriptor of its open file is closed: this object's, and those of forked
+/// children that inherited it (it is close-on-exec). Move-only.
+class ObjectLock {
+public:
+    ObjectLock() noexcept = default;
+    explicit ObjectLock(int fd) noexcept : fd_(fd) {}
+    ObjectLock(ObjectLock&& other) noexcept : fd_(other.fd_) { other.fd_ = -1; }
+    ObjectLock& operator=(ObjectLock&& other) noexcept;
+    ObjectLock(const ObjectLock&) = delete;
+    ObjectLock& operator=(const ObjectLock&) = delete;
+    ~ObjectLock() { reset(); }
+
+    /// True while a lock is held.
+    explicit operator bool() const noexcept { return fd_ >= 0; }
+    /// The descriptor holding the lock, or -1.
+    int fd() const noexcept { return fd_; }
+    /// Closes the descriptor (the lock goes unless another descriptor of the
+    /// same open file, in this process or a forked child, still holds it).
+    void reset() noexcept;
+
+private:
+    int fd_ = -1;
+};
+
+/// The creator's lock on a file or directory it has just created as `name`
+/// (relative to the directory descriptor `dir_fd`, or AT_FDCWD): a shared
+/// lock taken through a close-on-exec duplicate of `fd` (a descriptor of the
+/// new object), or, when `fd` is -1, through a descriptor opened here without
+/// following a symlink. It waits (at most 5 s) while a sweep holds it, then
+/// checks that `name` still is what it locked. Returns an empty lock when it
+/// is not: a sweep removed it between its creation and this call, and the
+/// caller must create it again. Throws corelab::Error when it cannot be
+/// opened, is not a regular file or directory of this user, or stays locked
+/// by a sweep.
+ObjectLock lock_as_owner(int dir_fd, const std::string& name, int fd = -1);
+
+/// The sweep's test: opens `name` in `dir_fd` without following a symlink
+/// and, when it is a regular file or directory of this user that no process
+/// holds a lock on, returns an exclusive lock on it (the caller removes it
+/// while it holds the lock); an empty lock otherwise. Never blocks.
+ObjectLock lock_if_unowned(int dir_fd, const std::string& name);
+
+/// Removes the files in `directory` (/dev/shm unless told) named like ours
+/// that belong to this user and that no process holds (lock_if_unowned: its
+/// creator and every child that inherited its lock are gone, or never took
+/// it), and returns their names. Symlinks and other non-regular files are
+/// left alone; the pid in a name is never consulted.
 std::vector<std::string> remove_stale(const std::string& directory = shm_directory);
 
 /// Runs remove_stale() the first time it is called in a process; every
@@ -94,12 +153,19 @@ void track_child(pid_t child);
 /// Stops tracking a child (it has been reaped).
 void untrack_child(pid_t child) noexcept;
 
-/// Forks one worker child the way every corelab worker is forked: SIGINT and
-/// SIGTERM are held until the child is tracked (so the cleanup handler never
-/// misses it); the child dies with its parent (PR_SET_PDEATHSIG), ignores
-/// SIGINT (the parent stops it) and keeps SIGTERM's default. Returns 0 in the
-/// child and the child's pid, already tracked, in the parent. Throws
-/// corelab::Error naming `worker` and ending with `advice` when fork fails.
+/// Writes out what stdio (every FILE) and std::cout, std::cerr and std::clog
+/// still buffer. A worker calls it before its `_exit`, which flushes
+/// nothing; fork_worker_child calls it before forking, or every child would
+/// write its copy of the parent's unwritten text again.
+void flush_stdio() noexcept;
+
+/// Forks one worker child the way every corelab worker is forked: stdio is
+/// flushed first (flush_stdio); SIGINT and SIGTERM are held until the child
+/// is tracked (so the cleanup handler never misses it); the child dies with
+/// its parent (PR_SET_PDEATHSIG), ignores SIGINT (the parent stops it) and
+/// keeps SIGTERM's default. Returns 0 in the child and the child's pid,
+/// already tracked, in the parent. Throws corelab::Error naming `worker` and
+/// ending with `advice` when fork fails.
 pid_t fork_worker_child(unsigned worker, const std::string& advice);
 
 /// SIGKILLs every child of `pids` not yet `reaped` (pid <= 0: never started),

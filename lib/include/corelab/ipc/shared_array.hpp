@@ -6,7 +6,9 @@
 // writes, the others read, without copying. A child forked from the creator
 // inherits the mapping; a program started any other way opens the segment by
 // its name, as a worker started with exec must. The creator removes the
-// segment (its destructor, or the signal handler of ipc/names.hpp).
+// segment (its destructor, or the signal handler of ipc/names.hpp) and holds
+// its liveness lock meanwhile (ipc/names.hpp: a later run sweeps it only once
+// nobody holds that lock).
 // Used by lesson 03 (row share_named_shm).
 #pragma once
 
@@ -19,7 +21,7 @@
 #include <string_view>  // std::string_view
 #include <type_traits>  // std::is_trivially_copyable_v
 
-#include "corelab/ipc/names.hpp"  // make_name
+#include "corelab/ipc/names.hpp"  // make_name, ObjectLock
 
 namespace corelab::ipc {
 
@@ -33,8 +35,9 @@ namespace detail {
 class Segment {
 public:
     /// Creates `name` (create_only, 0600) for `count` elements of `element_size`
-    /// bytes, reserves its memory (posix_fallocate) and maps it read-write.
-    /// Throws corelab::Error when the name exists, /dev/shm lacks room, or it fails.
+    /// bytes, takes its liveness lock (lock_as_owner), reserves its memory
+    /// (posix_fallocate) and maps it read-write. Throws corelab::Error when the
+    /// name exists, /dev/shm lacks room, or it fails.
     static Segment create(std::string name, std::size_t element_size, std::size_t count);
     /// Opens an existing segment of ours. Throws corelab::Error when it does
     /// not exist, is not owned by this user with mode 0600, or holds other elements.
@@ -56,6 +59,7 @@ private:
     void release() noexcept;
     std::unique_ptr<Mapping> mapping_;
     std::string name_;
+    ObjectLock lock_;  // the creator's liveness lock; empty for an opener
     void* data_ = nullptr;
     std::size_t count_ = 0;
     pid_t creator_ = 0;  // pid that removes it; 0 for an opener
