@@ -857,7 +857,9 @@ struct CourseRoot {
         std::filesystem::remove_all(path, ec);
     }
     std::vector<std::string> lesson8(const std::vector<std::string>& args) const {
+        // CORELAB_BUILD: the course script takes its lessons from this root, not from its own build/release
         std::vector<std::string> argv{"/usr/bin/env",
+                                      "CORELAB_BUILD=" + (path / "build" / "release").string(),
                                       "OMPI_MCA_mca_base_component_disable_dlclose=1",
                                       "LSAN_OPTIONS=" CORELAB_MPI_LSAN_OPTIONS,
                                       "/bin/bash",

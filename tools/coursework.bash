@@ -740,7 +740,8 @@ grade_isolation() {
     esac
     [[ "$GRADE_ISOLATION" == none ]] && return 0
     # the submission's users must be able to read this tree
-    setpriv --reuid="$GRADE_UID_BASE" --regid="$GRADE_UID_BASE" --clear-groups test -r build/release/libcorelab.a ||
+    # by the absolute path they are given (a relative one would pass through a closed /root)
+    setpriv --reuid="$GRADE_UID_BASE" --regid="$GRADE_UID_BASE" --clear-groups test -r "$ROOT/build/release/libcorelab.a" ||
         die "other users cannot read $ROOT/build/release: grade from a folder that all can read (chmod o+rx on the path)"
 }
 

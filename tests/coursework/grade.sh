@@ -19,6 +19,7 @@
 set -euo pipefail
 SRC="$1" WORK="$2"
 . "$SRC/tests/coursework/lib.sh"
+needs_tree_others_can_read
 [[ -x "$HANDOUT/course" ]] || fail "no hand-out copy: coursework.handout makes it"
 [[ -d "$SRC/exercises/solutions" ]] || skip "no solutions in this tree"
 tmp="$(mktemp -d "${TMPDIR:-/tmp}/coursework-grade.XXXXXX")"

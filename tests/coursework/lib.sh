@@ -15,6 +15,16 @@ skip() {
 
 note() { printf '== %s\n' "$*"; }
 
+# As root, ./course grade runs each submission as a user of its own, which must
+# be able to read the hand-out copy by its absolute path: a clone under a folder
+# only root may enter (/root, a 0700 home) cannot be graded that way, and
+# ./course grade says so. Skips there, with the reason.
+needs_tree_others_can_read() {
+    [[ "$(id -u)" -eq 0 ]] || return 0
+    setpriv --reuid=65534 --regid=65534 --clear-groups test -r "$HANDOUT/course" 2>/dev/null ||
+        skip "other users cannot read $HANDOUT (a folder above it is closed to them): ./course grade runs each submission as a user of its own; clone the course where all can read"
+}
+
 # Parses JSON or CSV with python3's own modules and prints what the tests
 # compare, one fact a line (json_facts.py says which).
 facts() {
