@@ -95,7 +95,7 @@ TEST_CASE("process workers: partial sums equal the serial sum for every size and
 TEST_CASE("process workers: every line a worker prints arrives, through a pipe or into a file" * doctest::timeout(60)) {
     using corelab::test::CapturedStdout;
     constexpr unsigned workers = 3;
-    constexpr int lines = 12;
+    constexpr int lines = 300;  // ~12 KB a worker: each fills its stdio buffer several times
     for (auto into : {CapturedStdout::Into::pipe, CapturedStdout::Into::file}) {
         CAPTURE(into == CapturedStdout::Into::pipe ? "pipe" : "file");
         std::string text;

@@ -380,6 +380,12 @@ pid_t fork_worker_child(unsigned worker, const std::string& advice) {
         if (::getppid() != parent) ::_exit(71);  // the parent died before prctl
         ::signal(SIGINT, SIG_IGN);
         ::signal(SIGTERM, SIG_DFL);
+        // Line by line from now on: workers share the parent's stdout, and a
+        // full buffer written out mid-line would splice another worker's
+        // text into the line. A line of up to PIPE_BUF (4096) bytes is one
+        // write(2), which a pipe and a file keep whole. The buffer is empty
+        // (flushed before the fork), so changing its mode loses nothing.
+        std::setvbuf(stdout, nullptr, _IOLBF, BUFSIZ);
         ::sigprocmask(SIG_SETMASK, &old, nullptr);
         return 0;
     }

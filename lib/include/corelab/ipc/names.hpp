@@ -162,8 +162,9 @@ void flush_stdio() noexcept;
 /// Forks one worker child the way every corelab worker is forked: stdio is
 /// flushed first (flush_stdio); SIGINT and SIGTERM are held until the child
 /// is tracked (so the cleanup handler never misses it); the child dies with
-/// its parent (PR_SET_PDEATHSIG), ignores SIGINT (the parent stops it) and
-/// keeps SIGTERM's default. Returns 0 in the child and the child's pid,
+/// its parent (PR_SET_PDEATHSIG), ignores SIGINT (the parent stops it),
+/// keeps SIGTERM's default and writes stdout a line at a time (so lines of
+/// up to 4096 bytes from several workers never splice into each other). Returns 0 in the child and the child's pid,
 /// already tracked, in the parent. Throws corelab::Error naming `worker` and
 /// ending with `advice` when fork fails.
 pid_t fork_worker_child(unsigned worker, const std::string& advice);
