@@ -391,7 +391,7 @@ def serve(site: Path) -> tuple[http.server.ThreadingHTTPServer, str]:
     return server, f"http://127.0.0.1:{server.server_address[1]}/"
 
 
-def wait_drawn(tab: Tab, expected: int, since: int, timeout: float = 20) -> dict:
+def wait_drawn(tab: Tab, expected: int, since: int, timeout: float = 60) -> dict:
     """The page's state once every diagram is drawn and every image loaded or failed (or an error showed)."""
     end = time.monotonic() + timeout
     while True:
