@@ -17,14 +17,15 @@
 #include <string>    // std::string
 #include <vector>    // std::vector
 
-#include "corelab/cli.hpp"                // Cli, run_lesson: the shared command line
-#include "corelab/dataset.hpp"            // make_uniform: the notebook's np.random.rand(n)
-#include "corelab/ipc/message_queue.hpp"  // MessageQueue: the notebook's Queue
-#include "corelab/ipc/shared_array.hpp"   // SharedArray: a named shared-memory segment
-#include "corelab/notebook.hpp"           // run_cell: the notebook's cell timed here
-#include "corelab/process_workers.hpp"    // ProcessWorkers: the notebook's Process
-#include "corelab/reduce.hpp"             // sum_loop, chunk, combine, Partial
-#include "corelab/report.hpp"             // best_of, Report
+#include "03_two_process_mean.conclude.hpp"  // conclude: what the table says, chosen from its numbers
+#include "corelab/cli.hpp"                   // Cli, run_lesson: the shared command line
+#include "corelab/dataset.hpp"               // make_uniform: the notebook's np.random.rand(n)
+#include "corelab/ipc/message_queue.hpp"     // MessageQueue: the notebook's Queue
+#include "corelab/ipc/shared_array.hpp"      // SharedArray: a named shared-memory segment
+#include "corelab/notebook.hpp"              // run_cell: the notebook's cell timed here
+#include "corelab/process_workers.hpp"       // ProcessWorkers: the notebook's Process
+#include "corelab/reduce.hpp"                // sum_loop, chunk, combine, Partial
+#include "corelab/report.hpp"                // best_of, Report
 
 namespace {
 
@@ -62,31 +63,6 @@ Partial total(const std::vector<ChildReport>& children, const char* name, double
                   faults / static_cast<long>(children.size()), added / 1e6, rss / 1e6);
     line += text;
     return sum;
-}
-
-// What the table says: chosen from its numbers (tests feed it recorded tables).
-std::vector<std::string> conclude(const corelab::Table& t) {
-    using corelab::format_seconds, corelab::format_speedup;
-    const double serial = t.seconds("serial_loop"), spawn = t.seconds("process_spawn"), share = spawn / serial;
-    std::vector<std::string> said{corelab::parallel_verdict(
-        t, "two_process", t.workers, std::to_string(t.workers) + (t.workers == 1 ? " process" : " processes"),
-        "forking, copying page tables and exiting cost time the loop does not pay.",
-        "their fixed costs ate the gain.")};
-    said.push_back("A fork and reap of this " + std::to_string(t.n * 8 / 1'000'000) + " MB process cost " +
-                   format_seconds(spawn) + ", " + std::to_string(static_cast<int>(100 * share + 0.5)) +
-                   "% of the loop's " + format_seconds(serial) +
-                   (share < 0.05 ? ": small against the work." : ": large, so processes need a bigger n to pay."));
-    said.push_back("Copying the data through the queue took " +
-                   format_speedup(t.seconds("copy_through_queue") / t.seconds("share_fork")) +
-                   " as long as inheriting it (share_fork).");
-    std::string nb = "The notebook, on its laptop: 25.5 s for one Python loop, 12.7 s for two processes (2.00x).";
-    if (t.find("python_two_process") != nullptr) {
-        nb += " Its cell here: " + format_speedup(t.seconds("python_loop") / t.seconds("python_two_process")) +
-              " from two Python processes.";
-    }
-    said.push_back(nb);
-    if (auto sweep = corelab::sweep_summary(t, "sweep_processes_"); !sweep.empty()) said.push_back(sweep);
-    return said;
 }
 
 void lesson(const corelab::LessonOptions& opt) {

@@ -20,14 +20,15 @@
 #include <string>      // std::string
 #include <vector>      // std::vector
 
-#include "corelab/cli.hpp"        // Cli, run_lesson: the shared command line
-#include "corelab/cpu_info.hpp"   // format_size
-#include "corelab/dataset.hpp"    // make_uniform: the numbers of lesson 02
-#include "corelab/ipc/names.hpp"  // flush_stdio: before a fork and before a child's _exit
-#include "corelab/memory.hpp"     // Memory: the disk cache
-#include "corelab/notebook.hpp"   // run_cell: joblib's Memory timed here
-#include "corelab/reduce.hpp"     // sum_fast
-#include "corelab/report.hpp"     // best_of, Report
+#include "05_caching.conclude.hpp"  // conclude: what the table says, chosen from its numbers
+#include "corelab/cli.hpp"          // Cli, run_lesson: the shared command line
+#include "corelab/cpu_info.hpp"     // format_size
+#include "corelab/dataset.hpp"      // make_uniform: the numbers of lesson 02
+#include "corelab/ipc/names.hpp"    // flush_stdio: before a fork and before a child's _exit
+#include "corelab/memory.hpp"       // Memory: the disk cache
+#include "corelab/notebook.hpp"     // run_cell: joblib's Memory timed here
+#include "corelab/reduce.hpp"       // sum_fast
+#include "corelab/report.hpp"       // best_of, Report
 
 namespace {
 
@@ -74,37 +75,6 @@ corelab::Timed<double> in_new_process(F call) {
     t.seconds = in[0];
     t.value = in[1];
     return t;
-}
-
-// What the table says: chosen from its numbers (tests feed it recorded tables).
-std::vector<std::string> conclude(const corelab::Table& t) {
-    using corelab::format_seconds, corelab::format_speedup;
-    const corelab::Row &hit = t.at("cache_hit"), &huge = t.at("cache_hit_large");
-    const double gain = t.speedup("cache_hit"), pages = t.seconds("cache_hit_large_vector") / huge.seconds;
-    const std::string against = " than computing the mean (" + format_seconds(t.seconds("compute")) + ")";
-    std::vector<std::string> said{
-        "A hit took " + format_seconds(hit.seconds) + ", " +
-            (gain > 2      ? format_speedup(gain) + " faster" + against + ": the cache pays."
-             : gain > 1.05 ? "only " + format_speedup(gain) + " faster" + against +
-                                 ": at this n the work is too small "
-                                 "to be worth caching."
-                           : "no faster" + against + ": at this n the work is too small to be worth caching."),
-        "In a new process a hit took " + format_seconds(t.seconds("cache_hit_new_process")) +
-            ": it opens the cache and reads the entry from the page cache, not from the computation."};
-    const std::string size = corelab::format_size(static_cast<std::uint64_t>(huge.bytes.value_or(0)));
-    if (pages > 1.3) {
-        said.push_back(size + " of results loaded " + format_speedup(pages) +
-                       " faster into a HugeArray (2 MB pages) than into a std::vector, which page-faults every 4 KB.");
-    } else {
-        said.push_back(size + " of results loaded about as fast into a std::vector as into a HugeArray (" +
-                       format_speedup(pages) +
-                       "): at this size, or without huge pages, the page faults do not decide.");
-    }
-    if (const corelab::Row* py = t.find("python_cache_hit")) {
-        said.push_back("joblib's hit, here: " + format_seconds(py->seconds) + ", " +
-                       format_speedup(py->seconds / hit.seconds) + " as long as this cache's.");
-    }
-    return said;
 }
 
 void lesson(const corelab::LessonOptions& opt) {

@@ -25,6 +25,7 @@
 #include <thread>                      // std::thread::hardware_concurrency, std::this_thread::sleep_for
 #include <vector>                      // std::vector
 
+#include "08_mpi_mean.conclude.hpp"  // conclude: what the table says, chosen from its numbers
 #include "corelab/chunked_file.hpp"  // open_data_file, split, read_chunk: lesson 07's file
 #include "corelab/cli.hpp"           // Cli, run_lesson: the shared command line
 #include "corelab/dataset.hpp"       // make_uniform_part: this rank's share of np.random.rand(n)
@@ -105,24 +106,6 @@ corelab::Timed<Partial> together(const mpi::communicator& world, bool one_clock,
         best.seconds = std::min(best.seconds, best.runs.back());
     }
     return best;
-}
-
-// What the table says: chosen from its numbers (tests feed it recorded tables).
-std::vector<std::string> conclude(const corelab::Table& t) {
-    const corelab::Row* reduce = nullptr;
-    for (const auto& r : t.rows) reduce = r.name.rfind("mpi_reduce_", 0) == 0 ? &r : reduce;
-    if (reduce == nullptr) throw corelab::Error("lesson 08's table has no mpi_reduce_N row");
-    const unsigned ranks = reduce->workers.value_or(1);
-    const double only = t.at("reduce_only").median(), share = only / reduce->seconds;
-    return {corelab::parallel_verdict(t, reduce->name, ranks, std::to_string(ranks) + " rank" + (ranks > 1 ? "s" : ""),
-                                      "the ranks share this machine's memory bandwidth, or wait for the slowest.",
-                                      "one rank's share was too small to pay for starting the sums together."),
-            "Combining the ranks' Partials alone (reduce_only: the median of 101, 16 bytes from each rank) took " +
-                corelab::format_seconds(only) + ", " +
-                (share < 0.01 ? std::string("under 1") : std::to_string(static_cast<int>(100 * share + 0.5))) +
-                "% of the whole reduce" +
-                (share < 0.1 ? ": the sums cost the time, not the messages."
-                             : ": at this n the messages cost as much as the sums.")};
 }
 
 void lesson(const mpi::communicator& world, const corelab::LessonOptions& opt) {

@@ -51,6 +51,14 @@ private:
 struct Timing {
     double seconds = 0.0;      ///< the best run
     std::vector<double> runs;  ///< every run's time (empty: only `seconds` is known)
+
+    /// These times divided by `count`: when each run repeated one step
+    /// `count` times (a call, a thread's start and join), that step's times.
+    Timing per(double count) const {
+        Timing each{seconds / count, runs};
+        for (double& run : each.runs) run /= count;
+        return each;
+    }
 };
 
 /// A result and the times of the runs that produced it.
