@@ -223,6 +223,10 @@ std::string format_seconds(double seconds);
 /// "27.7 GB/s": the row's bytes over its best time ("? GB/s" without bytes).
 std::string format_gbps(const Row& row);
 
+/// printf's formatting into a std::string ("%.17g" and the like, which
+/// std::to_string cannot do), of any length.
+std::string format(const char* printf_format, ...) __attribute__((format(printf, 1, 2)));
+
 /// "1.93x": a speed-up as the tables print it.
 std::string format_speedup(double speedup);
 
