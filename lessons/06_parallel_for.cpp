@@ -1,16 +1,15 @@
 // Lesson 06 — a parallel for-loop: joblib.Parallel for C++.
 //
-// Mirrors notebook cells In[10]-In[13]: a CPU-bound f(i) called for i in
-// range(10), in a plain loop (21.7 s there), with Parallel(n_jobs=2) on
-// processes (11.0 s), with prefer="threads" (19.1 s: the GIL) and with
-// n_jobs=6 (7.6 s, on 4 cores / 8 hardware threads).
-// Question: how much faster do n workers make independent tasks, on processes
-// and on threads, and where does the curve flatten?
+// Mirrors notebook cells In[10]-In[13]: a CPU-bound f(i) called for i in range(10), in a plain
+// loop (21.7 s there), with Parallel(n_jobs=2) on processes (11.0 s), with prefer="threads"
+// (19.1 s: the GIL) and with n_jobs=6 (7.6 s, on 4 cores / 8 hardware threads).
+// Question: how much faster do n workers make independent tasks, on processes and on threads,
+// and where does the curve flatten?
 //
 // Run it:  ./course lesson 6          (or --tasks 20 --jobs -1 --backend threads --verbose 10, --sweep)
-// You should see: processes_2 and threads_2 both about 2x faster than
-// serial_loop on a quiet 2-core machine; processes_6 and all_cores no faster
-// than 2 workers there; with --sweep, the speed-up flatten at the core count.
+// You should see: processes_2 and threads_2 both about 2x faster than serial_loop on a quiet
+// 2-core machine; processes_6 and all_cores no faster than 2 workers there; with --sweep, the
+// speed-up flatten at the core count.
 #include <cmath>     // std::sqrt
 #include <cstdint>   // std::uint64_t
 #include <iostream>  // std::cout

@@ -1,9 +1,10 @@
 // Tests of corelab/cli.hpp: good and bad command lines, and run_lesson's exit statuses.
 #include <doctest/doctest.h>
 
-#include <stdexcept>  // std::runtime_error
-#include <string>     // std::string
-#include <vector>     // std::vector
+#include <filesystem>  // std::filesystem::read_symlink
+#include <stdexcept>   // std::runtime_error
+#include <string>      // std::string
+#include <vector>      // std::vector
 
 #include "corelab/cli.hpp"
 
@@ -184,4 +185,9 @@ TEST_CASE("cli: a choice lists every word it takes") {
     CHECK(parse(cli, {"--method", "split"})->word("method") == "split");
     CHECK_THROWS_WITH_AS(parse(cli, {"--method", "read"}), "--method takes pread, mmap or split, not 'read'",
                          corelab::UsageError);
+}
+
+TEST_CASE("cli: beside_program names a file in the running program's directory") {
+    const auto exe = std::filesystem::read_symlink("/proc/self/exe");
+    CHECK(corelab::beside_program("lesson05_cache") == exe.parent_path() / "lesson05_cache");
 }

@@ -4,11 +4,13 @@
 #include <algorithm>                // std::min, std::find
 #include <boost/thread/thread.hpp>  // boost::thread::hardware_concurrency
 #include <cctype>                   // std::isdigit, std::toupper
+#include <filesystem>               // read_symlink, current_path
 #include <iostream>                 // std::cout, std::cerr
 #include <limits>                   // std::numeric_limits
 #include <new>                      // std::bad_alloc
 #include <string>                   // std::string
 #include <string_view>              // std::string_view
+#include <system_error>             // std::error_code
 #include <vector>                   // std::vector
 
 #include "corelab/results.hpp"  // read_table_csv, lesson_id
@@ -35,6 +37,12 @@ std::uint64_t parse_count(const std::string& text, const char* option, bool allo
     if (!any) throw UsageError(std::string("--") + option + " takes a whole number, not '" + text + "'");
     if (value == 0 && !allow_zero) throw UsageError(std::string("--") + option + " must be at least 1");
     return value;
+}
+
+std::filesystem::path beside_program(const std::string& name) {
+    std::error_code ec;
+    const std::filesystem::path exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+    return (ec ? std::filesystem::current_path() : exe.parent_path()) / name;
 }
 
 std::int64_t parse_integer(const std::string& text, const std::string& name, const IntRange& range) {

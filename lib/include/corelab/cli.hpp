@@ -150,6 +150,11 @@ int run_lesson(int argc, const char* const* argv, const Cli& cli,
 /// figures and the flag's advice: "...: use a smaller --n (--n 900000000 fits)".
 void check_lesson_memory(const char* option, std::uint64_t count, const Footprint& footprint, const std::string& what);
 
+/// `name` in the directory of the running program (from /proc/self/exe; the
+/// current directory when that cannot be read): where a lesson keeps its
+/// files unless told otherwise.
+std::filesystem::path beside_program(const std::string& name);
+
 /// Parses --NAME's whole number within `range` (see IntRange), such as "-1",
 /// "100000" or "100_000". Throws UsageError naming --NAME when it is not one.
 std::int64_t parse_integer(const std::string& text, const std::string& name, const IntRange& range);
