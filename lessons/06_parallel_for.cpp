@@ -23,9 +23,9 @@
 #include "corelab/reduce.hpp"            // sum_loop
 #include "corelab/report.hpp"            // best_of, Report, Stopwatch
 
-using corelab::Backend;
-
 namespace {
+
+using corelab::Backend;
 
 // [docs:naive]
 // The notebook's f, word for word: p is computed and thrown away.
@@ -57,16 +57,14 @@ double f(std::size_t i, std::uint64_t x) {
 }
 // [docs:end]
 
-// A row's result: the sum of the task results (f(i) = i, so 0 + 1 + ... + tasks-1).
-double sum(const std::vector<double>& v) {
+double sum(const std::vector<double>& v) {  // a row's result: f(i) = i, so 0 + 1 + ... + tasks-1
     return corelab::sum_loop(v).sum;
 }
 
 void lesson(const corelab::LessonOptions& opt) {
     const auto tasks = opt.integer<std::size_t>("tasks");
     const auto x = opt.integer<std::uint64_t>("loop-size");
-    // the results of the loop and of every row, 8 bytes a task, about 8 vectors at once
-    corelab::check_lesson_memory("tasks", tasks, {.bytes_per_element = 8 * sizeof(double)},
+    corelab::check_lesson_memory("tasks", tasks, {.bytes_per_element = 8 * sizeof(double)},  // ~8 result vectors
                                  "lesson 06 with " + std::to_string(tasks) + " tasks (their results)");
     corelab::Report report(opt, std::cout);
     const unsigned cpus = corelab::usable_cpus();
@@ -134,7 +132,7 @@ void lesson(const corelab::LessonOptions& opt) {
 
 int main(int argc, char** argv) {
     corelab::Cli cli("lesson06_parallel_for",
-                     "f(i) for i in range(tasks): a loop, then Parallel on processes, threads");
+                     "f(i) for i in range(tasks): a loop, then Parallel on processes and threads");
     cli.with_sweep().with_conclusion(conclude);
     cli.integer("tasks", 10, {}, "how many calls of f (the notebook: 10)");
     cli.integer("loop-size", 10'000,  // at 100000 a call takes seconds and the lesson minutes; beyond, hours
