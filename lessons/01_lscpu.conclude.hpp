@@ -1,7 +1,7 @@
-// What lesson 01 concludes from its table: every sentence is chosen from
-// the numbers, never fixed text. A pure function: `lesson01_lscpu --conclude
-// results/<run>/01_lscpu.csv` replays it on a recorded table, and
-// tests/test_conclusions.cpp feeds it recorded tables for each branch.
+// What lesson 01 concludes from its table: every sentence is chosen from the
+// numbers, never fixed text. A pure function, so a recorded run can be
+// explained again (lesson01_lscpu --conclude results/<run>/01_lscpu.csv),
+// and tests/test_conclusions.cpp feeds it recorded tables for each branch.
 // Included by lessons/01_lscpu.cpp alone.
 #pragma once
 

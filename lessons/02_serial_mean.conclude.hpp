@@ -1,7 +1,7 @@
-// What lesson 02 concludes from its table: every sentence is chosen from
-// the numbers, never fixed text. A pure function: `lesson02_serial_mean --conclude
-// results/<run>/02_serial_mean.csv` replays it on a recorded table, and
-// tests/test_conclusions.cpp feeds it recorded tables for each branch.
+// What lesson 02 concludes from its table: every sentence is chosen from the
+// numbers, never fixed text. A pure function, so a recorded run can be
+// explained again (lesson02_serial_mean --conclude results/<run>/02_serial_mean.csv),
+// and tests/test_conclusions.cpp feeds it recorded tables for each branch.
 // Included by lessons/02_serial_mean.cpp alone.
 #pragma once
 

@@ -1,7 +1,7 @@
-// What lesson 05 concludes from its table: every sentence is chosen from
-// the numbers, never fixed text. A pure function: `lesson05_caching --conclude
-// results/<run>/05_caching.csv` replays it on a recorded table, and
-// tests/test_conclusions.cpp feeds it recorded tables for each branch.
+// What lesson 05 concludes from its table: every sentence is chosen from the
+// numbers, never fixed text. A pure function, so a recorded run can be
+// explained again (lesson05_caching --conclude results/<run>/05_caching.csv),
+// and tests/test_conclusions.cpp feeds it recorded tables for each branch.
 // Included by lessons/05_caching.cpp alone.
 #pragma once
 

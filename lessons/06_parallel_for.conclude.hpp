@@ -1,7 +1,7 @@
-// What lesson 06 concludes from its table: every sentence is chosen from
-// the numbers, never fixed text. A pure function: `lesson06_parallel_for --conclude
-// results/<run>/06_parallel_for.csv` replays it on a recorded table, and
-// tests/test_conclusions.cpp feeds it recorded tables for each branch.
+// What lesson 06 concludes from its table: every sentence is chosen from the
+// numbers, never fixed text. A pure function, so a recorded run can be
+// explained again (lesson06_parallel_for --conclude results/<run>/06_parallel_for.csv),
+// and tests/test_conclusions.cpp feeds it recorded tables for each branch.
 // Included by lessons/06_parallel_for.cpp alone.
 #pragma once
 

@@ -1,7 +1,7 @@
-// What lesson 07 concludes from its table: every sentence is chosen from
-// the numbers, never fixed text. A pure function: `lesson07_chunked_file --conclude
-// results/<run>/07_chunked_file.csv` replays it on a recorded table, and
-// tests/test_conclusions.cpp feeds it recorded tables for each branch.
+// What lesson 07 concludes from its table: every sentence is chosen from the
+// numbers, never fixed text. A pure function, so a recorded run can be
+// explained again (lesson07_chunked_file --conclude results/<run>/07_chunked_file.csv),
+// and tests/test_conclusions.cpp feeds it recorded tables for each branch.
 // Included by lessons/07_chunked_file.cpp alone.
 #pragma once
 

@@ -1,7 +1,7 @@
-// What lesson 08 concludes from its table: every sentence is chosen from
-// the numbers, never fixed text. A pure function: `lesson08_mpi_mean --conclude
-// results/<run>/08_mpi_mean.csv` replays it on a recorded table, and
-// tests/test_conclusions.cpp feeds it recorded tables for each branch.
+// What lesson 08 concludes from its table: every sentence is chosen from the
+// numbers, never fixed text. A pure function, so a recorded run can be
+// explained again (lesson08_mpi_mean --conclude results/<run>/08_mpi_mean.csv),
+// and tests/test_conclusions.cpp feeds it recorded tables for each branch.
 // Included by lessons/08_mpi_mean.cpp alone.
 #pragma once
 
