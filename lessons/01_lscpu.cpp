@@ -17,9 +17,10 @@
 #include <string>     // std::string
 #include <vector>     // std::vector
 
-#include "corelab/cli.hpp"       // Cli, run_lesson: the shared command line
-#include "corelab/cpu_info.hpp"  // read_cpu_info, lscpu_lines: what lscpu reads
-#include "corelab/report.hpp"    // Report: the table (or CSV) that ends the lesson
+#include "01_lscpu.conclude.hpp"  // conclude: what the table says, chosen from its numbers
+#include "corelab/cli.hpp"        // Cli, run_lesson: the shared command line
+#include "corelab/cpu_info.hpp"   // read_cpu_info, lscpu_lines: what lscpu reads
+#include "corelab/report.hpp"     // Report: the table (or CSV) that ends the lesson
 
 namespace {
 
@@ -35,33 +36,6 @@ std::optional<double> count(std::optional<unsigned> v) {
 std::string side_by_side(const std::string& what, const std::string& notebook, const std::string& here) {
     auto pad = [](std::string s, std::size_t w) { return s.size() < w ? s + std::string(w - s.size(), ' ') : s; };
     return "  " + pad(what, 20) + pad(notebook, 22) + here;
-}
-
-// What the counts mean for the lessons ahead: chosen from the table (tests feed it recorded ones).
-std::vector<std::string> conclude(const corelab::Table& t) {
-    const auto count = [&](const char* row) { return static_cast<unsigned>(t.at(row).result.value_or(0)); };
-    const unsigned threads = count("logical_cpus"), cores = std::max(count("physical_cores"), 1u);
-    const unsigned per_core = count("threads_per_core") != 0 ? count("threads_per_core") : threads / cores;
-    const std::string n = std::to_string(threads), c = std::to_string(cores);
-    std::vector<std::string> said{
-        "\nWhat this means for the course:\n- " + n + " hardware threads: at most " + n +
-            " workers (processes or threads) run at the same instant. Start more and they take turns.",
-        "- " + c + " physical cores, " + std::to_string(per_core) +
-            " thread(s) per core. Two hyper-threads of one core share its execution units and caches:\n"
-            "  while one waits for memory the other computes, but two busy ones share one core's adders.\n"
-            "  CPU-bound work such as the notebook's sum scales with cores, not threads." +
-            (per_core == 1 ? "\n  Here every hardware thread is a whole core (a VM's vCPUs usually are), so threads "
-                             "= cores."
-                           : "")};
-    const corelab::Row* l3 = t.find("l3_cache_bytes");
-    if (l3 == nullptr || !l3->result) {
-        said.push_back(
-            "- Cache sizes are unknown: this machine exposes no /sys/devices/system/cpu/cpu0/cache\n"
-            "  (common under a hypervisor), so lscpu prints no cache lines either.");
-    }
-    said.push_back("The laptop could run 4 CPU-bound workers at full speed; this machine runs " + c +
-                   ": expect at most " + c + "x from the parallel lessons here.");
-    return said;
 }
 
 void lesson(const corelab::LessonOptions& opt) {

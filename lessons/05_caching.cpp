@@ -11,23 +11,21 @@
 // of n numbers takes ~0.3 s to compute and tens of µs to load, in a new process
 // too; 80 MB of results load several times faster into huge pages than into a
 // std::vector.
-#include <sys/wait.h>  // waitpid
-#include <unistd.h>    // fork, pipe, _exit
-
 #include <cstring>     // std::memcmp
 #include <filesystem>  // std::filesystem::path
 #include <iostream>    // std::cout
 #include <string>      // std::string
 #include <vector>      // std::vector
 
-#include "corelab/cli.hpp"        // Cli, run_lesson: the shared command line
-#include "corelab/cpu_info.hpp"   // format_size
-#include "corelab/dataset.hpp"    // make_uniform: the numbers of lesson 02
-#include "corelab/ipc/names.hpp"  // flush_stdio: before a fork and before a child's _exit
-#include "corelab/memory.hpp"     // Memory: the disk cache
-#include "corelab/notebook.hpp"   // run_cell: joblib's Memory timed here
-#include "corelab/reduce.hpp"     // sum_fast
-#include "corelab/report.hpp"     // best_of, Report
+#include "05_caching.conclude.hpp"      // conclude: what the table says, chosen from its numbers
+#include "corelab/cli.hpp"              // Cli, run_lesson: the shared command line
+#include "corelab/cpu_info.hpp"         // format_size
+#include "corelab/dataset.hpp"          // make_uniform: the numbers of lesson 02
+#include "corelab/memory.hpp"           // Memory: the disk cache
+#include "corelab/notebook.hpp"         // run_cell: joblib's Memory timed here
+#include "corelab/process_workers.hpp"  // ProcessWorkers: the new process of cache_hit_new_process
+#include "corelab/reduce.hpp"           // sum_fast
+#include "corelab/report.hpp"           // best_of, Report
 
 namespace {
 
@@ -49,67 +47,23 @@ double mean_fn(std::size_t n, std::uint64_t seed) {
 // Times `call` in a forked child: a fresh process that opens the cache itself.
 template <class F>
 corelab::Timed<double> in_new_process(F call) {
-    int fds[2];
-    if (::pipe(fds) != 0) throw corelab::Error("cannot create a pipe");
-    corelab::ipc::flush_stdio();  // or the child would print this process's unwritten output again
-    const pid_t pid = ::fork();
-    if (pid == 0) {  // the child: time one call, send {seconds, result}, never return
-        double out[2] = {-1.0, 0.0};
-        try {
-            corelab::Stopwatch watch;
-            out[1] = call();
-            out[0] = watch.seconds();
-        } catch (...) {
-        }
-        corelab::ipc::flush_stdio();  // _exit flushes nothing: what the call printed would be lost
-        ::_exit(::write(fds[1], out, sizeof out) == static_cast<ssize_t>(sizeof out) ? 0 : 1);
-    }
-    ::close(fds[1]);
-    double in[2] = {-1.0, 0.0};
-    const bool got = pid > 0 && ::read(fds[0], in, sizeof in) == static_cast<ssize_t>(sizeof in);
-    ::close(fds[0]);
-    if (pid > 0) ::waitpid(pid, nullptr, 0);
-    if (!got || in[0] < 0) throw corelab::Error("the child process could not load the result");
+    struct Answer {
+        double seconds, value;
+    };
+    const Answer answer = corelab::ProcessWorkers(1).run([&](unsigned) {
+        const corelab::Stopwatch watch;
+        const double value = call();
+        return Answer{watch.seconds(), value};
+    })[0];
     corelab::Timed<double> t;
-    t.seconds = in[0];
-    t.value = in[1];
+    t.seconds = answer.seconds;
+    t.value = answer.value;
     return t;
-}
-
-// What the table says: chosen from its numbers (tests feed it recorded tables).
-std::vector<std::string> conclude(const corelab::Table& t) {
-    using corelab::format_seconds, corelab::format_speedup;
-    const corelab::Row &hit = t.at("cache_hit"), &huge = t.at("cache_hit_large");
-    const double gain = t.speedup("cache_hit"), pages = t.seconds("cache_hit_large_vector") / huge.seconds;
-    const std::string against = " than computing the mean (" + format_seconds(t.seconds("compute")) + ")";
-    std::vector<std::string> said{
-        "A hit took " + format_seconds(hit.seconds) + ", " +
-            (gain > 2      ? format_speedup(gain) + " faster" + against + ": the cache pays."
-             : gain > 1.05 ? "only " + format_speedup(gain) + " faster" + against +
-                                 ": at this n the work is too small "
-                                 "to be worth caching."
-                           : "no faster" + against + ": at this n the work is too small to be worth caching."),
-        "In a new process a hit took " + format_seconds(t.seconds("cache_hit_new_process")) +
-            ": it opens the cache and reads the entry from the page cache, not from the computation."};
-    const std::string size = corelab::format_size(static_cast<std::uint64_t>(huge.bytes.value_or(0)));
-    if (pages > 1.3) {
-        said.push_back(size + " of results loaded " + format_speedup(pages) +
-                       " faster into a HugeArray (2 MB pages) than into a std::vector, which page-faults every 4 KB.");
-    } else {
-        said.push_back(size + " of results loaded about as fast into a std::vector as into a HugeArray (" +
-                       format_speedup(pages) +
-                       "): at this size, or without huge pages, the page faults do not decide.");
-    }
-    if (const corelab::Row* py = t.find("python_cache_hit")) {
-        said.push_back("joblib's hit, here: " + format_seconds(py->seconds) + ", " +
-                       format_speedup(py->seconds / hit.seconds) + " as long as this cache's.");
-    }
-    return said;
 }
 
 void lesson(const corelab::LessonOptions& opt) {
     corelab::Report report(opt, std::cout);
-    const std::filesystem::path dir = opt.extra["cachedir"].as<std::string>();
+    const std::filesystem::path dir = opt.word("cachedir");
     corelab::check_lesson_memory("n", opt.n, {.bytes_per_element = sizeof(double)},
                                  "lesson 05 at n = " + std::to_string(opt.n) + " (the numbers the slow mean makes)");
     report.say("Lesson 05: a disk cache of function results (notebook In[8]-In[9]), in " + dir.string() + "\n");
@@ -117,7 +71,7 @@ void lesson(const corelab::LessonOptions& opt) {
     // the notebook's cell: square a 3x3 matrix twice
     // [docs:notebook]
     const corelab::Memory mem{dir, {.verbose = opt.format == corelab::Format::table ? 1 : 0}};
-    if (opt.extra.count("keep-cache") == 0) mem.clear();  // so the first call computes, as in the notebook
+    if (!opt.given("keep-cache")) mem.clear();  // so the first call computes, as in the notebook
     auto square = mem.cache("square", square_fn, {.version = "1"});
     const Matrix a = {{0, 0, 1}, {1, 1, 1}, {4, 2, 1}};  // np.vander(np.arange(3)).astype(float)
     const Matrix b = square(a);                          // prints [Memory] Calling square...
@@ -181,20 +135,14 @@ void lesson(const corelab::LessonOptions& opt) {
     report.print();
 }
 
-std::string default_cachedir() {
-    std::error_code ec;
-    const auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
-    return ((ec ? std::filesystem::current_path() : exe.parent_path()) / "lesson05_cache").string();
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
     corelab::Cli cli("lesson05_caching", "a disk cache of function results: joblib.Memory in C++");
     cli.with_conclusion(conclude);
-    cli.add_options()("cachedir", boost::program_options::value<std::string>()->default_value(default_cachedir()),
-                      "the cache directory: a new or empty one (created with mode 0700 and marked as a cache), or a "
-                      "cache made here before; a symlink or a directory holding other files is refused")(
-        "keep-cache", "do not clear the cache first: results of earlier runs are loaded");
+    cli.text("cachedir", corelab::beside_program("lesson05_cache").string(),
+             "the cache directory: a new or empty one (created with mode 0700 and marked as a cache), or a cache made "
+             "here before; a symlink or a directory holding other files is refused");
+    cli.flag("keep-cache", "do not clear the cache first: results of earlier runs are loaded");
     return corelab::run_lesson(argc, argv, cli, lesson);
 }

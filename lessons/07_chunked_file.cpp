@@ -10,90 +10,29 @@
 // the page cache) is a memory copy that two processes do nearly twice as
 // fast; a cold read waits for the disk, and two readers gain only what the
 // disk gives. Every mean equals the mean of the data written.
-#include <cstdio>      // std::snprintf, std::fprintf
-#include <filesystem>  // std::filesystem::read_symlink
-#include <iostream>    // std::cout
-#include <limits>      // std::numeric_limits
-#include <string>      // std::string
-#include <vector>      // std::vector
+#include <cstdio>    // std::fprintf
+#include <iostream>  // std::cout
+#include <string>    // std::string
+#include <vector>    // std::vector
 
-#include "corelab/chunked_file.hpp"     // write_data_file, split, read_in_processes, ScratchFile
-#include "corelab/cli.hpp"              // Cli, run_lesson: the shared command line
-#include "corelab/dataset.hpp"          // make_uniform: the notebook's np.random.rand(n)
-#include "corelab/ipc/names.hpp"        // remove_stale: files of killed runs
-#include "corelab/process_workers.hpp"  // ProcessWorkers: the notebook's Process
-#include "corelab/report.hpp"           // best_of, Report, Stopwatch
+#include "07_chunked_file.conclude.hpp"  // conclude: what the table says, chosen from its numbers
+#include "07_chunked_file.reads.hpp"     // Measured, cold, throughput, add_rows: the rows of each read
+#include "corelab/chunked_file.hpp"      // write_data_file, split, read_in_processes, ScratchFile
+#include "corelab/cli.hpp"               // Cli, run_lesson: the shared command line
+#include "corelab/dataset.hpp"           // make_uniform: the notebook's np.random.rand(n)
+#include "corelab/ipc/names.hpp"         // remove_stale: files of killed runs
+#include "corelab/process_workers.hpp"   // ProcessWorkers: the notebook's Process
+#include "corelab/report.hpp"            // best_of, Report, Stopwatch
 
 namespace {
 
 using corelab::Partial;
 using corelab::ReadMethod;
 
-struct Measured {
-    std::string name;
-    double seconds;
-    Partial value;
-    double cached = 1.0;            // fraction of the file in the page cache when the read began
-    bool compared = true;           // false: a write, no mean and no speed-up
-    std::vector<double> runs = {};  // every run's time
-};
-
-// Best of `repeat` reads, each after the file is dropped from the page cache (not timed).
-template <class F>
-Measured cold(const std::string& name, int repeat, const std::string& path, F read) {
-    Measured best{name, std::numeric_limits<double>::infinity(), {}};
-    std::vector<double> runs;
-    for (int i = 0; i < repeat; ++i) {
-        corelab::drop_from_page_cache(path);
-        const double cached = corelab::cached_fraction(path);
-        corelab::Stopwatch watch;
-        const Partial p = read();
-        runs.push_back(watch.seconds());
-        if (runs.back() < best.seconds) best = {name, runs.back(), p, cached, true};
-    }
-    best.runs = runs;
-    return best;
-}
-
-// What the table says: chosen from its numbers (tests feed it recorded tables).
-std::vector<std::string> conclude(const corelab::Table& t) {
-    using corelab::format_speedup;
-    const std::string w = std::to_string(t.workers);
-    const auto& warm = t.fastest({"serial_read", "chunks_pread_" + w, "chunks_mmap_" + w, "split_files_" + w});
-    const auto& cold = t.fastest({"cold_serial_read", "cold_chunks_pread_" + w, "cold_chunks_mmap_" + w});
-    const double parallel = t.speedup("chunks_pread_" + w),
-                 cold_parallel = t.seconds("cold_serial_read") / t.seconds("cold_chunks_pread_" + w);
-    const double slower = cold.seconds / warm.seconds;
-    std::vector<std::string> said{
-        "From the page cache (warm) the fastest read was " + warm.name + " at " + corelab::format_gbps(warm) + "; " +
-        w + " processes reading with pread gave " + format_speedup(parallel) + " against serial_read" +
-        (t.busy()         ? ", on a busy machine (the line above the table)."
-         : parallel > 1.3 ? ": a warm read is a memory copy, and each process copies its own part."
-                          : ": the copy from the page cache was limited by memory, not by one CPU.")};
-    if (slower < 1.5) {
-        said.push_back(
-            "The cold reads (" + cold.name + ", " + corelab::format_gbps(cold) +
-            ") were nearly as fast as the warm ones: "
-            "the file stayed in memory (a tmpfs or a container's overlay), or the disk is as fast as memory.");
-    } else {
-        said.push_back("From the disk (cold) the fastest read was " + cold.name + " at " + corelab::format_gbps(cold) +
-                       ", " + format_speedup(slower) + " slower than warm; " + w + " readers gave " +
-                       format_speedup(cold_parallel) +
-                       (t.busy()              ? " against one, on a busy machine."
-                        : cold_parallel > 1.3 ? " against one: the disk serves more than one request at a time."
-                                              : " against one: the disk, not the CPU, was the limit."));
-    }
-    said.push_back(
-        "The notebook gives no time for this cell; on its laptop the same 10^8 numbers in memory took "
-        "25.5 s for one\nPython loop and 12.7 s for two processes.");
-    return said;
-}
-
 void lesson(const corelab::LessonOptions& opt) {
     const unsigned w = opt.workers;
-    const std::string dir = opt.extra.count("dir") != 0
-                                ? opt.extra["dir"].as<std::string>()
-                                : std::filesystem::read_symlink("/proc/self/exe").parent_path().string();
+    const std::string dir =
+        opt.given("dir") ? opt.word("dir") : corelab::beside_program("lesson07_data.bin").parent_path().string();
     const std::uint64_t file_bytes = corelab::data_file_header_bytes + opt.n * sizeof(double);
     corelab::Report report(opt, std::cout);
     report.say("Lesson 07: the mean of " + std::to_string(opt.n) + " numbers in a " +
@@ -157,32 +96,12 @@ void lesson(const corelab::LessonOptions& opt) {
                         [&] { return corelab::read_in_processes(f, workers, ReadMethod::mmap); }));
     // [docs:end]
 
-    // check every result against the mean of the data written: only rounding may differ
-    std::string table = "\nthroughput (GB = 10^9 bytes; cached: the file's share in the page cache as it began):\n";
-    for (const auto& r : rows) {
-        if (r.compared && !corelab::same_within_rounding(r.value, expected)) {
-            throw corelab::Error(r.name + " disagrees with the mean of the data written by more than rounding allows");
-        }
-        char line[160];
-        std::snprintf(line, sizeof line, "  %-22s %6.2f GB/s  %s\n", r.name.c_str(),
-                      static_cast<double>(file_bytes) / r.seconds / 1e9,
-                      r.compared ? ("cached " + std::to_string(static_cast<int>(100.0 * r.cached + 0.5)) + "%").c_str()
-                                 : "written to the disk (fdatasync included)");
-        table += line;
-    }
-    report.say("every mean equals the mean of the data written (within 2(n-1) eps)" + table);
+    // check every result against the mean of the data written (only rounding may differ); the table
+    report.say("every mean equals the mean of the data written (within 2(n-1) eps)" +
+               throughput(rows, file_bytes, expected));
     report.bytes_per_row(double(file_bytes));
-    for (const auto& r : rows) {
-        const corelab::Timing time{r.seconds, r.runs};
-        if (!r.compared) {
-            report.add_uncompared(r.name, time, std::nullopt);
-        } else if (r.name == "serial_read") {
-            report.baseline(r.name, time, r.value.mean());
-        } else {
-            report.add(r.name, time, r.value.mean());
-        }
-    }
-    if (opt.extra.count("keep") != 0) {
+    add_rows(report, rows);
+    if (opt.given("keep")) {
         report.say("kept the data file as " + file.keep("lesson07_data.bin") +
                    " (lesson 08 reads it with --file; a later --keep replaces it)");
     }
@@ -195,8 +114,7 @@ void lesson(const corelab::LessonOptions& opt) {
 int main(int argc, char** argv) {
     corelab::Cli cli("lesson07_chunked_file", "the mean of n random numbers in a file, read by worker processes");
     cli.with_workers(2, 16).with_conclusion(conclude);
-    cli.add_options()("dir", boost::program_options::value<std::string>(),
-                      "where to write the data file (default: beside this program)")(
-        "keep", "keep the data file at the end as lesson07_data.bin (it is removed otherwise)");
+    cli.text("dir", std::nullopt, "where to write the data file (default: beside this program)");
+    cli.flag("keep", "keep the data file at the end as lesson07_data.bin (it is removed otherwise)");
     return corelab::run_lesson(argc, argv, cli, lesson);
 }

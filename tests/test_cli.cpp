@@ -1,9 +1,10 @@
 // Tests of corelab/cli.hpp: good and bad command lines, and run_lesson's exit statuses.
 #include <doctest/doctest.h>
 
-#include <stdexcept>  // std::runtime_error
-#include <string>     // std::string
-#include <vector>     // std::vector
+#include <filesystem>  // std::filesystem::read_symlink
+#include <stdexcept>   // std::runtime_error
+#include <string>      // std::string
+#include <vector>      // std::vector
 
 #include "corelab/cli.hpp"
 
@@ -110,4 +111,83 @@ TEST_CASE("cli: run_lesson turns outcomes into exit statuses 0 1 and 2") {
     CHECK(corelab::run_lesson(3, bad, cli, [](const corelab::LessonOptions&) { FAIL("ran with --n 0"); }) == 2);
     CHECK(corelab::run_lesson(2, help, cli, [](const corelab::LessonOptions&) { FAIL("ran with --help"); }) == 0);
     CHECK(corelab::run_lesson(3, ok, cli, [](const corelab::LessonOptions&) { throw std::runtime_error("x"); }) == 1);
+}
+
+TEST_CASE("cli: typed options give checked values and their own usage errors") {
+    corelab::Cli cli("lesson06", "a test lesson");
+    cli.integer("tasks", 10, {.min = 1}, "how many tasks")
+        .integer("loop-size", 10000, {.min = 1, .max = 100'000, .why_at_most = "it would run for hours"}, "x")
+        .integer("jobs", std::nullopt, {.min = -1024, .max = 1024, .zero_refused = "means no worker"}, "n_jobs")
+        .integer("batch-size", 0, {.min = 1, .zero_word = "auto"}, "tasks per batch")
+        .choice("backend", {"processes", "threads"}, "the backend")
+        .text("dir", std::nullopt, "a directory")
+        .flag("keep", "a switch");
+    const auto d = parse(cli, {});
+    REQUIRE(d);
+    CHECK(d->integer<std::size_t>("tasks") == 10);
+    CHECK(d->integer("loop-size") == 10000);
+    CHECK(d->integer("batch-size") == 0);  // its default is the word: auto
+    CHECK(d->word("backend") == "processes");
+    CHECK_FALSE(d->given("jobs"));
+    CHECK_FALSE(d->given("tasks"));  // a default is not given
+    CHECK_FALSE(d->given("keep"));
+    CHECK_THROWS_WITH_AS(d->integer("jobs"), "--jobs has no value: it was not given", corelab::Error);
+    CHECK_THROWS_AS(d->word("dir"), corelab::Error);
+    CHECK(cli.usage().find("[--tasks TASKS] [--loop-size LOOP_SIZE] [--jobs JOBS] [--batch-size BATCH_SIZE] "
+                           "[--backend BACKEND] [--dir DIR] [--keep]") != std::string::npos);
+
+    const auto g = parse(cli, {"--tasks", "1_000", "--jobs", "-1", "--batch-size", "auto", "--backend", "threads",
+                               "--dir", "/tmp/x", "--keep"});
+    REQUIRE(g);
+    CHECK(g->integer("tasks") == 1000);
+    CHECK(g->integer<int>("jobs") == -1);
+    CHECK(g->given("jobs"));
+    CHECK(g->integer("batch-size") == 0);
+    CHECK(g->word("backend") == "threads");
+    CHECK(g->word("dir") == "/tmp/x");
+    CHECK(g->given("keep"));
+    CHECK(parse(cli, {"--batch-size", "7"})->integer("batch-size") == 7);
+    CHECK(parse(cli, {"--jobs=1024"})->integer("jobs") == 1024);
+    CHECK(parse(cli, {"--jobs", "-1024"})->integer("jobs") == -1024);
+    CHECK_THROWS_WITH_AS(parse(cli, {"--jobs", "-1"})->integer<unsigned>("jobs"), "--jobs does not fit its type",
+                         corelab::Error);
+
+    CHECK_THROWS_WITH_AS(parse(cli, {"--tasks", "0"}), "--tasks must be at least 1", corelab::UsageError);
+    CHECK_THROWS_WITH_AS(parse(cli, {"--tasks", "-3"}), "--tasks takes a whole number, not '-3'", corelab::UsageError);
+    CHECK_THROWS_WITH_AS(parse(cli, {"--tasks", "ten"}), "--tasks takes a whole number, not 'ten'",
+                         corelab::UsageError);
+    CHECK_THROWS_WITH_AS(parse(cli, {"--tasks", "99999999999999999999999"}),
+                         "--tasks must be at most 9223372036854775807", corelab::UsageError);
+    CHECK_THROWS_WITH_AS(parse(cli, {"--loop-size", "100001"}),
+                         "--loop-size must be at most 100000 (it would run for hours)", corelab::UsageError);
+    CHECK_THROWS_WITH_AS(parse(cli, {"--jobs", "0"}), "--jobs 0 means no worker", corelab::UsageError);
+    CHECK_THROWS_WITH_AS(parse(cli, {"--jobs", "two"}), "--jobs takes a whole number from -1024 to 1024, not 'two'",
+                         corelab::UsageError);
+    CHECK_THROWS_WITH_AS(parse(cli, {"--jobs", "-"}), doctest::Contains("not '-'"), corelab::UsageError);
+    CHECK_THROWS_WITH_AS(parse(cli, {"--jobs", "1025"}), "--jobs must be at most 1024", corelab::UsageError);
+    CHECK_THROWS_WITH_AS(parse(cli, {"--jobs", "-1025"}), "--jobs must be at least -1024", corelab::UsageError);
+    CHECK_THROWS_WITH_AS(parse(cli, {"--jobs", "-99999999999999999999999"}), "--jobs must be at least -1024",
+                         corelab::UsageError);
+    CHECK_THROWS_WITH_AS(parse(cli, {"--batch-size", "0"}), "--batch-size must be at least 1", corelab::UsageError);
+    CHECK_THROWS_WITH_AS(parse(cli, {"--batch-size", "x"}), "--batch-size takes auto or a whole number, not 'x'",
+                         corelab::UsageError);
+    CHECK_THROWS_WITH_AS(parse(cli, {"--backend", "gpu"}), "--backend takes processes or threads, not 'gpu'",
+                         corelab::UsageError);
+    CHECK_THROWS_AS(parse(cli, {"--keep", "1"}), corelab::UsageError);  // a switch takes no value
+    // through run_lesson: exit 2 with the usage line, and the lesson never runs
+    const char* bad[] = {"lesson06", "--backend", "gpu"};
+    CHECK(corelab::run_lesson(3, bad, cli, [](const corelab::LessonOptions&) { FAIL("ran with --backend gpu"); }) == 2);
+}
+
+TEST_CASE("cli: a choice lists every word it takes") {
+    corelab::Cli cli("lesson", "a test lesson");
+    cli.choice("method", {"pread", "mmap", "split"}, "how to read");
+    CHECK(parse(cli, {"--method", "split"})->word("method") == "split");
+    CHECK_THROWS_WITH_AS(parse(cli, {"--method", "read"}), "--method takes pread, mmap or split, not 'read'",
+                         corelab::UsageError);
+}
+
+TEST_CASE("cli: beside_program names a file in the running program's directory") {
+    const auto exe = std::filesystem::read_symlink("/proc/self/exe");
+    CHECK(corelab::beside_program("lesson05_cache") == exe.parent_path() / "lesson05_cache");
 }

@@ -207,3 +207,17 @@ TEST_CASE("report: a sweep's summary names the best worker count against the CPU
     t.load.other_cpus = 1.0;
     CHECK(corelab::sweep_summary(t, "sweep_processes_").find("the machine was busy") != std::string::npos);
 }
+
+TEST_CASE("report: format prints like printf into a string of any length") {
+    CHECK(corelab::format("%zu and %.17g", std::size_t{3}, 0.1) == "3 and 0.10000000000000001");
+    CHECK(corelab::format("%s", std::string(5000, 'x').c_str()).size() == 5000);  // longer than any buffer
+    CHECK(corelab::format("%s", "").empty());
+}
+
+TEST_CASE("report: Timing::per gives the time of one step of each run") {
+    const corelab::Timing t{2.0, {2.0, 3.0}};
+    const corelab::Timing each = t.per(200);
+    CHECK(each.seconds == doctest::Approx(0.01));
+    CHECK(each.runs == std::vector<double>{0.01, 0.015});
+    CHECK(corelab::Timing{1.0, {}}.per(4).runs.empty());
+}

@@ -4,10 +4,13 @@
 #include <algorithm>                // std::min, std::find
 #include <boost/thread/thread.hpp>  // boost::thread::hardware_concurrency
 #include <cctype>                   // std::isdigit, std::toupper
+#include <filesystem>               // read_symlink, current_path
 #include <iostream>                 // std::cout, std::cerr
 #include <limits>                   // std::numeric_limits
 #include <new>                      // std::bad_alloc
 #include <string>                   // std::string
+#include <string_view>              // std::string_view
+#include <system_error>             // std::error_code
 #include <vector>                   // std::vector
 
 #include "corelab/results.hpp"  // read_table_csv, lesson_id
@@ -34,6 +37,64 @@ std::uint64_t parse_count(const std::string& text, const char* option, bool allo
     if (!any) throw UsageError(std::string("--") + option + " takes a whole number, not '" + text + "'");
     if (value == 0 && !allow_zero) throw UsageError(std::string("--") + option + " must be at least 1");
     return value;
+}
+
+std::filesystem::path beside_program(const std::string& name) {
+    std::error_code ec;
+    const std::filesystem::path exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+    return (ec ? std::filesystem::current_path() : exe.parent_path()) / name;
+}
+
+std::int64_t parse_integer(const std::string& text, const std::string& name, const IntRange& range) {
+    const std::string flag = "--" + name;
+    if (!range.zero_word.empty() && text == range.zero_word) return 0;
+    const bool negative = range.min < 0 && text.size() > 1 && text[0] == '-';
+    std::int64_t value = 0;  // its magnitude while the digits are read
+    bool any = false, overflow = false;
+    for (char c : std::string_view(text).substr(negative ? 1 : 0)) {
+        if (c == '_' || c == ',' || c == '\'') continue;  // 100_000_000 reads better
+        if (!std::isdigit(static_cast<unsigned char>(c))) {
+            any = false;
+            break;
+        }
+        const int digit = c - '0';
+        overflow = overflow || value > (std::numeric_limits<std::int64_t>::max() - digit) / 10;
+        if (!overflow) value = value * 10 + digit;
+        any = true;
+    }
+    if (!any) {
+        throw UsageError(
+            flag + " takes " + (range.zero_word.empty() ? "" : range.zero_word + " or ") + "a whole number" +
+            (range.min < 0 ? " from " + std::to_string(range.min) + " to " + std::to_string(range.max) : "") +
+            ", not '" + text + "'");
+    }
+    if (negative) value = -value;
+    if ((overflow && negative) || value < range.min) {
+        throw UsageError(flag + " must be at least " + std::to_string(range.min));
+    }
+    if (overflow || value > range.max) {
+        throw UsageError(flag + " must be at most " + std::to_string(range.max) +
+                         (range.why_at_most.empty() ? "" : " (" + range.why_at_most + ")"));
+    }
+    if (value == 0 && !range.zero_refused.empty()) throw UsageError(flag + " 0 " + range.zero_refused);
+    return value;
+}
+
+std::int64_t LessonOptions::integer_value(std::string_view name) const {
+    const auto it = integers.find(name);
+    if (it == integers.end()) throw Error("--" + std::string(name) + " has no value: it was not given");
+    return it->second;
+}
+
+const std::string& LessonOptions::word(std::string_view name) const {
+    const auto it = words.find(name);
+    if (it == words.end()) throw Error("--" + std::string(name) + " has no value: it was not given");
+    return it->second;
+}
+
+bool LessonOptions::given(std::string_view name) const {
+    const auto it = extra.find(std::string(name));
+    return it != extra.end() && !it->second.defaulted();
 }
 
 std::vector<unsigned> parse_sweep(const std::string& text, unsigned hardware_threads, unsigned max_workers) {
@@ -74,6 +135,38 @@ Cli& Cli::with_sweep() {
 
 Cli& Cli::with_conclusion(Conclusion conclusion) {
     conclusion_ = conclusion;
+    return *this;
+}
+
+Cli& Cli::integer(const std::string& name, std::optional<std::int64_t> default_value, IntRange range,
+                  const std::string& help) {
+    auto* value = po::value<std::string>();  // as text: Boost would read "-5" as a huge unsigned value
+    if (default_value) {
+        value->default_value(*default_value == 0 && !range.zero_word.empty() ? range.zero_word
+                                                                             : std::to_string(*default_value));
+    }
+    own_.add_options()(name.c_str(), value, help.c_str());
+    typed_.push_back({name, std::move(range), {}});
+    return *this;
+}
+
+Cli& Cli::choice(const std::string& name, std::vector<std::string> choices, const std::string& help) {
+    if (choices.empty()) throw Error("--" + name + " needs at least one choice");
+    own_.add_options()(name.c_str(), po::value<std::string>()->default_value(choices.front()), help.c_str());
+    typed_.push_back({name, std::nullopt, std::move(choices)});
+    return *this;
+}
+
+Cli& Cli::text(const std::string& name, std::optional<std::string> default_value, const std::string& help) {
+    auto* value = po::value<std::string>();
+    if (default_value) value->default_value(*default_value);
+    own_.add_options()(name.c_str(), value, help.c_str());
+    typed_.push_back({name, std::nullopt, {}});
+    return *this;
+}
+
+Cli& Cli::flag(const std::string& name, const std::string& help) {
+    own_.add_options()(name.c_str(), help.c_str());
     return *this;
 }
 
@@ -177,6 +270,22 @@ std::optional<LessonOptions> Cli::parse(int argc, const char* const* argv) const
     if (sweep_ && vm.count("sweep") != 0) {
         opt.sweep = parse_sweep(vm["sweep"].as<std::string>(), boost::thread::hardware_concurrency(),
                                 max_workers_ != 0 ? max_workers_ : 64);
+    }
+    for (const Typed& t : typed_) {           // the lesson's typed options: checked here, so a lesson reads values only
+        if (vm.count(t.name) == 0) continue;  // no default and not given
+        const std::string& text = vm[t.name].as<std::string>();
+        if (t.range) {
+            opt.integers.emplace(t.name, parse_integer(text, t.name, *t.range));
+            continue;
+        }
+        if (!t.choices.empty() && std::find(t.choices.begin(), t.choices.end(), text) == t.choices.end()) {
+            std::string listed;
+            for (std::size_t i = 0; i < t.choices.size(); ++i) {
+                listed += (i == 0 ? "" : i + 1 == t.choices.size() ? " or " : ", ") + t.choices[i];
+            }
+            throw UsageError("--" + t.name + " takes " + listed + ", not '" + text + "'");
+        }
+        opt.words.emplace(t.name, text);
     }
     const std::string& format = vm["format"].as<std::string>();
     if (format == "table") {

@@ -3,8 +3,9 @@
 
 #include <algorithm>  // std::min
 #include <cmath>      // std::abs
+#include <cstdio>     // std::snprintf
 #include <limits>     // std::numeric_limits
-#include <string>     // std::to_string
+#include <string>     // std::string, std::to_string
 
 #include "corelab/error.hpp"  // Error
 
@@ -30,6 +31,17 @@ bool same_within_rounding(const Partial& a, const Partial& b) noexcept {
     const double mean_a = a.sum / n, mean_b = b.sum / n;
     const double bound = 2.0 * (n - 1.0) * std::numeric_limits<double>::epsilon() * std::abs(mean_a);
     return std::abs(mean_a - mean_b) <= bound;
+}
+
+void check_within_rounding(std::string_view what, const Partial& got, std::string_view reference,
+                           const Partial& expected) {
+    if (same_within_rounding(got, expected)) return;
+    const auto mean = [](const Partial& p) { return p.count == 0 ? 0.0 : p.sum / static_cast<double>(p.count); };
+    char figures[160];
+    std::snprintf(figures, sizeof figures, "mean %.17g of %zu numbers against %.17g of %zu", mean(got), got.count,
+                  mean(expected), expected.count);
+    throw Error(std::string(what) + " disagrees with " + std::string(reference) +
+                " by more than rounding allows: " + figures);
 }
 
 Partial combine(std::span<const Partial> parts) noexcept {

@@ -3,7 +3,8 @@
 
 #include <algorithm>  // std::max, std::sort
 #include <cmath>      // std::isfinite, std::abs, std::lround
-#include <cstdio>     // std::snprintf
+#include <cstdarg>    // std::va_list, va_start, va_copy, va_end
+#include <cstdio>     // std::snprintf, std::vsnprintf
 #include <ostream>    // std::ostream
 #include <utility>    // std::pair
 
@@ -169,6 +170,19 @@ std::string format_seconds(double s) {
 std::string format_gbps(const Row& row) {
     if (!row.bytes || row.seconds <= 0.0) return "? GB/s";
     return number("%.3g GB/s", *row.bytes / row.seconds / 1e9);
+}
+
+std::string format(const char* printf_format, ...) {
+    std::va_list args;
+    va_start(args, printf_format);
+    std::va_list again;
+    va_copy(again, args);
+    const int size = std::vsnprintf(nullptr, 0, printf_format, args);
+    va_end(args);
+    std::string out(size > 0 ? static_cast<std::size_t>(size) : 0, '\0');
+    if (size > 0) std::vsnprintf(out.data(), out.size() + 1, printf_format, again);
+    va_end(again);
+    return out;
 }
 
 std::string format_speedup(double s) {

@@ -15,9 +15,13 @@
 #include <cstddef>                    // std::size_t
 #include <cstdint>                    // std::uint64_t
 #include <filesystem>                 // std::filesystem::path
-#include <functional>                 // std::function
+#include <functional>                 // std::function, std::less
+#include <limits>                     // std::numeric_limits
+#include <map>                        // std::map
 #include <optional>                   // std::optional
 #include <string>                     // std::string
+#include <string_view>                // std::string_view
+#include <utility>                    // std::in_range
 #include <vector>                     // std::vector
 
 #include "corelab/dataset.hpp"  // Footprint, check_peak_memory
@@ -33,6 +37,15 @@ public:
     using Error::Error;
 };
 
+/// The values a whole-number option (Cli::integer) accepts, and why others are refused.
+struct IntRange {
+    std::int64_t min = 1;                                         ///< the least value
+    std::int64_t max = std::numeric_limits<std::int64_t>::max();  ///< the greatest value
+    std::string why_at_most = {};   ///< why max is the limit: "--NAME must be at most MAX (why_at_most)"
+    std::string zero_refused = {};  ///< non-empty: 0 is refused though within min..max: "--NAME 0 zero_refused"
+    std::string zero_word = {};     ///< non-empty: this word stands for 0 ("auto")
+};
+
 /// What the shared options came to.
 struct LessonOptions {
     std::size_t n = 0;                            ///< --n: how many numbers
@@ -45,7 +58,26 @@ struct LessonOptions {
     std::string lesson;                           ///< "02_serial_mean": the program's name after "lesson"
     std::vector<std::string> args;                ///< the command line, for run.json
     LoadSample started;                           ///< the machine's CPU time as the lesson began (run_lesson)
-    boost::program_options::variables_map extra;  ///< the lesson's own options
+    boost::program_options::variables_map extra;  ///< the lesson's own options, as Boost parsed them
+    std::map<std::string, std::int64_t, std::less<>> integers;  ///< the values of Cli::integer options
+    std::map<std::string, std::string, std::less<>> words;      ///< the values of Cli::choice and Cli::text options
+
+    /// The value of --NAME, a Cli::integer option, as a T (it must hold the
+    /// option's range). Throws corelab::Error when the option has no value.
+    template <class T = std::int64_t>
+    T integer(std::string_view name) const {
+        const std::int64_t value = integer_value(name);
+        if (!std::in_range<T>(value)) throw Error("--" + std::string(name) + " does not fit its type");
+        return static_cast<T>(value);
+    }
+    /// The word or text given to --NAME (a Cli::choice or Cli::text option).
+    /// Throws corelab::Error when the option has no value.
+    const std::string& word(std::string_view name) const;
+    /// True when --NAME was on the command line (not only its default).
+    bool given(std::string_view name) const;
+
+private:
+    std::int64_t integer_value(std::string_view name) const;
 };
 
 /// A lesson's command line: the shared options plus its own.
@@ -66,6 +98,20 @@ public:
     Cli& with_conclusion(Conclusion conclusion);
     Conclusion conclusion() const noexcept { return conclusion_; }
 
+    /// Adds --NAME N: a whole number within `range`, written 1000000 or
+    /// 1_000_000; `default_value` when not given (nullopt: none, and
+    /// LessonOptions::integer throws unless given). A value outside the range
+    /// is a UsageError that says which values are accepted.
+    Cli& integer(const std::string& name, std::optional<std::int64_t> default_value, IntRange range,
+                 const std::string& help);
+    /// Adds --NAME WORD: one of `choices`, the first when not given. Any
+    /// other word is a UsageError that lists them.
+    Cli& choice(const std::string& name, std::vector<std::string> choices, const std::string& help);
+    /// Adds --NAME TEXT (a path, ...): `default_value` when not given (nullopt: none).
+    Cli& text(const std::string& name, std::optional<std::string> default_value, const std::string& help);
+    /// Adds --NAME, a switch that takes no value (LessonOptions::given).
+    Cli& flag(const std::string& name, const std::string& help);
+
     /// The lesson's own options, added the Boost.Program_options way.
     boost::program_options::options_description_easy_init add_options();
 
@@ -85,6 +131,12 @@ private:
     bool sweep_ = false;
     Conclusion conclusion_ = nullptr;
     boost::program_options::options_description own_{"lesson options"};
+    struct Typed {  // an option added by integer() or choice(): checked by parse()
+        std::string name;
+        std::optional<IntRange> range;     // integer()
+        std::vector<std::string> choices;  // choice()
+    };
+    std::vector<Typed> typed_;
 };
 
 /// Runs a lesson: parses argv with `cli`, calls `body`, and turns errors into
@@ -97,6 +149,15 @@ int run_lesson(int argc, const char* const* argv, const Cli& cli,
 /// once (see check_peak_memory). Throws corelab::Error with the library's
 /// figures and the flag's advice: "...: use a smaller --n (--n 900000000 fits)".
 void check_lesson_memory(const char* option, std::uint64_t count, const Footprint& footprint, const std::string& what);
+
+/// `name` in the directory of the running program (from /proc/self/exe; the
+/// current directory when that cannot be read): where a lesson keeps its
+/// files unless told otherwise.
+std::filesystem::path beside_program(const std::string& name);
+
+/// Parses --NAME's whole number within `range` (see IntRange), such as "-1",
+/// "100000" or "100_000". Throws UsageError naming --NAME when it is not one.
+std::int64_t parse_integer(const std::string& text, const std::string& name, const IntRange& range);
 
 /// Parses a whole positive count such as "100000000" or "100_000_000".
 /// Throws UsageError naming `option` when it is not one.

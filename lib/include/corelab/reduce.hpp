@@ -8,8 +8,9 @@
 // without -ffast-math. Used by lessons 02, 03 and 04.
 #pragma once
 
-#include <cstddef>  // std::size_t
-#include <span>     // std::span
+#include <cstddef>      // std::size_t
+#include <span>         // std::span
+#include <string_view>  // std::string_view
 
 namespace corelab {
 
@@ -29,6 +30,14 @@ struct Partial {
     friend bool operator==(const Partial&, const Partial&) = default;
 };
 
+/// A Partial member by member, for serialisation libraries that call
+/// `serialize(archive, value, version)` and write `archive & member`
+/// (Boost.Serialization, so Boost.MPI's messages in lesson 08; cereal).
+template <class Archive>
+void serialize(Archive& archive, Partial& p, const unsigned /*version*/) {
+    archive & p.sum & p.count;
+}
+
 /// The sum and count of two partials together.
 inline Partial combine(Partial a, const Partial& b) noexcept {
     return a += b;
@@ -43,6 +52,12 @@ Partial combine(std::span<const Partial> parts) noexcept;
 /// one; lesson 02 derives it). How every lesson checks an approach against
 /// its serial loop.
 bool same_within_rounding(const Partial& a, const Partial& b) noexcept;
+
+/// Checks an approach's result against its reference: throws corelab::Error
+/// "<what> disagrees with <reference> by more than rounding allows: ..."
+/// (with both means and counts) unless same_within_rounding(got, expected).
+void check_within_rounding(std::string_view what, const Partial& got, std::string_view reference,
+                           const Partial& expected);
 
 /// The first index and the length of part k of n elements split into `parts`.
 struct ChunkRange {

@@ -51,6 +51,14 @@ private:
 struct Timing {
     double seconds = 0.0;      ///< the best run
     std::vector<double> runs;  ///< every run's time (empty: only `seconds` is known)
+
+    /// These times divided by `count`: when each run repeated one step
+    /// `count` times (a call, a thread's start and join), that step's times.
+    Timing per(double count) const {
+        Timing each{seconds / count, runs};
+        for (double& run : each.runs) run /= count;
+        return each;
+    }
 };
 
 /// A result and the times of the runs that produced it.
@@ -214,6 +222,10 @@ std::string format_seconds(double seconds);
 
 /// "27.7 GB/s": the row's bytes over its best time ("? GB/s" without bytes).
 std::string format_gbps(const Row& row);
+
+/// printf's formatting into a std::string ("%.17g" and the like, which
+/// std::to_string cannot do), of any length.
+std::string format(const char* printf_format, ...) __attribute__((format(printf, 1, 2)));
 
 /// "1.93x": a speed-up as the tables print it.
 std::string format_speedup(double speedup);
