@@ -22,6 +22,7 @@
 #include "corelab/ipc/message_queue.hpp"  // MessageQueue: the notebook's Queue
 #include "corelab/ipc/shared_array.hpp"   // SharedArray: a named shared-memory segment
 #include "corelab/notebook.hpp"           // run_cell: the notebook's cell timed here
+#include "corelab/process_usage.hpp"      // process_usage: the faults and pages each child paid for
 #include "corelab/process_workers.hpp"    // ProcessWorkers: the notebook's Process
 #include "corelab/reduce.hpp"             // sum_loop, chunk, combine, Partial
 #include "corelab/report.hpp"             // best_of, Report

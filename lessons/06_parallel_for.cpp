@@ -19,6 +19,7 @@
 #include <vector>    // std::vector
 
 #include "corelab/cli.hpp"       // Cli, run_lesson, parse_count
+#include "corelab/cpu_info.hpp"  // usable_cpus: the CPUs this run may use
 #include "corelab/notebook.hpp"  // run_cell: the notebook's cells timed here; the laptop's figures
 #include "corelab/parallel.hpp"  // Parallel, ParallelOptions, range
 #include "corelab/reduce.hpp"    // sum_loop
