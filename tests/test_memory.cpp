@@ -30,6 +30,7 @@
 #include <tuple>       // std::tuple
 #include <vector>      // std::vector
 
+#include "corelab/detail/memory_testing.hpp"  // memory_test_hooks: forced collisions, a paused writer
 #include "corelab/memory.hpp"
 
 namespace fs = std::filesystem;
