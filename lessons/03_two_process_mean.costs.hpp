@@ -9,9 +9,9 @@
 #include <string>  // std::string
 #include <vector>  // std::vector
 
-#include "corelab/cli.hpp"              // LessonOptions, check_lesson_memory
-#include "corelab/process_workers.hpp"  // ProcessUsage, process_usage
-#include "corelab/reduce.hpp"           // Partial
+#include "corelab/cli.hpp"            // LessonOptions, check_lesson_memory
+#include "corelab/process_usage.hpp"  // ProcessUsage
+#include "corelab/reduce.hpp"         // Partial
 
 namespace {
 

@@ -1,14 +1,13 @@
 // Lesson 03 — the mean of 100 million numbers in two processes.
 //
-// Mirrors notebook cell In[5]: two `Process`es each compute the mean of half of `d` and `put` it in a
-// `Queue`; the parent joins them and averages (12.7 s there, against 25.5 s for one loop).
-// Question: what do processes cost, and how should the data reach them: inherited by fork, through
-// a named shared-memory segment, or copied through the queue?
+// Mirrors notebook cell In[5]: two `Process`es each compute the mean of half of `d` and `put` it in a `Queue`;
+// the parent joins them and averages (12.7 s there, against 25.5 s for one loop).
+// Question: what do processes cost, and how should the data reach them: by fork, a named segment, or the queue?
 //
 // Run it:  ./course lesson 3          (or --workers 4 --n 1000000 --format csv, --sweep)
-// You should see: on a quiet machine two processes up to ~1.8x faster than one loop, forking the
-// 800 MB parent in about a millisecond (its data is in 2 MB pages), few page faults for inherited
-// data, thousands for the named segment, and the copy through the queue far slower than the loop.
+// You should see: on a quiet machine two processes up to ~1.8x faster than one loop, the 800 MB parent forked in
+// about a millisecond (its data is in 2 MB pages), few page faults for inherited data, thousands for the named
+// segment, and the copy through the queue far slower than the loop.
 #include <cstring>   // std::memcpy
 #include <iostream>  // std::cout
 #include <string>    // std::string
@@ -21,6 +20,7 @@
 #include "corelab/ipc/message_queue.hpp"     // MessageQueue: the notebook's Queue
 #include "corelab/ipc/shared_array.hpp"      // SharedArray: a named shared-memory segment
 #include "corelab/notebook.hpp"              // run_cell: the notebook's cell timed here
+#include "corelab/process_usage.hpp"         // process_usage: the faults and pages each child paid for
 #include "corelab/process_workers.hpp"       // ProcessWorkers: the notebook's Process
 #include "corelab/reduce.hpp"                // sum_loop, chunk, combine, Partial
 #include "corelab/report.hpp"                // best_of, Report, format

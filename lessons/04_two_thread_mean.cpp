@@ -20,12 +20,13 @@
 #include <vector>     // std::vector
 
 #include "04_two_thread_mean.conclude.hpp"  // conclude: what the table says, chosen from its numbers
+#include "corelab/cache_line.hpp"           // cache_line: the slots of padded_slots, a line apart
 #include "corelab/cli.hpp"                  // Cli, run_lesson: the shared command line
 #include "corelab/dataset.hpp"              // make_uniform: the notebook's np.random.rand(n)
 #include "corelab/notebook.hpp"             // run_cell: the notebook's cell timed here
 #include "corelab/reduce.hpp"               // sum_loop, chunk, combine, Partial
 #include "corelab/report.hpp"               // best_of, Report
-#include "corelab/thread_workers.hpp"       // ThreadWorkers, GlobalLock, cache_line
+#include "corelab/thread_workers.hpp"       // ThreadWorkers, GlobalLock
 
 namespace {
 

@@ -7,9 +7,8 @@
 // and where does the curve flatten?
 //
 // Run it:  ./course lesson 6          (or --tasks 20 --jobs -1 --backend threads --verbose 10, --sweep)
-// You should see: processes_2 and threads_2 both about 2x faster than serial_loop on a quiet
-// 2-core machine; processes_6 and all_cores no faster than 2 workers there; with --sweep, the
-// speed-up flatten at the core count.
+// You should see: processes_2 and threads_2 both about 2x faster than serial_loop on a quiet 2-core machine;
+// processes_6 and all_cores no faster than 2 workers there; with --sweep, the speed-up flattening at the core count.
 #include <cmath>     // std::sqrt
 #include <cstdint>   // std::uint64_t
 #include <iostream>  // std::cout
@@ -18,6 +17,7 @@
 
 #include "06_parallel_for.conclude.hpp"  // conclude: what the table says, chosen from its numbers
 #include "corelab/cli.hpp"               // Cli, run_lesson: the shared command line and its typed options
+#include "corelab/cpu_info.hpp"          // usable_cpus: the CPUs this run may use
 #include "corelab/notebook.hpp"          // run_cell: the notebook's cells timed here; the laptop's figures
 #include "corelab/parallel.hpp"          // Parallel, ParallelOptions, range
 #include "corelab/reduce.hpp"            // sum_loop

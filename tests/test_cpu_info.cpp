@@ -1,18 +1,22 @@
 // Tests of corelab/cpu_info.hpp: recorded /proc and /sys trees read exactly
 // as util-linux 2.38 lscpu reads them, missing files left unknown, and this
-// machine's values checked against the installed lscpu.
+// machine's values checked against the installed lscpu; usable_cpus against
+// nproc and against a thread's narrowed affinity mask.
 //
 // The fixtures under tests/data/cpu/ hold only the files the reader reads. Their
 // expected values were checked with `lscpu --sysroot` (util-linux 2.38.1) on a
 // copy that also had the mask files (thread_siblings, cpumap, ...) lscpu reads.
 #include <doctest/doctest.h>
+#include <sched.h>  // sched_getaffinity, sched_setaffinity, CPU_SET
 
+#include <algorithm>   // std::min
 #include <cstdio>      // popen, pclose
 #include <filesystem>  // std::filesystem
 #include <fstream>     // std::ofstream
 #include <map>         // std::map
 #include <random>      // std::random_device
 #include <string>      // std::string
+#include <thread>      // std::thread: a thread whose mask is narrowed
 #include <utility>     // std::pair
 #include <vector>      // std::vector
 
@@ -269,4 +273,47 @@ TEST_CASE("cpu_info: this machine's values are the installed lscpu's") {
         ++compared;
     }
     CHECK(compared >= 9);  // at least Architecture .. Model name
+}
+
+TEST_CASE("cpu_info: usable_cpus counts this process's affinity mask, as nproc does") {
+    const unsigned cpus = corelab::usable_cpus();
+    CHECK(cpus >= 1u);
+    CHECK(cpus <= corelab::read_cpu_info().hardware_concurrency);
+    // nproc reads the same mask (OMP_NUM_THREADS would override it: unset)
+    std::string nproc =
+        output_of("command -v nproc >/dev/null 2>&1 && env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc 2>/dev/null");
+    while (!nproc.empty() && nproc.back() == '\n') nproc.pop_back();
+    if (nproc.empty()) {
+        MESSAGE("nproc is not installed: comparison skipped");
+    } else {
+        CHECK(std::to_string(cpus) == nproc);
+    }
+}
+
+TEST_CASE("cpu_info: usable_cpus follows a narrowed affinity mask (taskset)") {
+    cpu_set_t mine;
+    CPU_ZERO(&mine);
+    REQUIRE(::sched_getaffinity(0, sizeof mine, &mine) == 0);
+    std::vector<int> allowed;
+    for (int c = 0; c < CPU_SETSIZE; ++c) {
+        if (CPU_ISSET(c, &mine)) allowed.push_back(c);
+    }
+    REQUIRE(static_cast<unsigned>(allowed.size()) == corelab::usable_cpus());
+    // A thread of its own narrows only its own mask: the other tests keep theirs.
+    for (std::size_t keep = 1; keep <= std::min<std::size_t>(allowed.size(), 2); ++keep) {
+        CAPTURE(keep);
+        unsigned seen = 0;
+        int set_rc = -1;
+        std::thread narrowed([&] {
+            cpu_set_t few;
+            CPU_ZERO(&few);
+            for (std::size_t i = 0; i < keep; ++i) CPU_SET(allowed[i], &few);
+            set_rc = ::sched_setaffinity(0, sizeof few, &few);
+            seen = corelab::usable_cpus();
+        });
+        narrowed.join();
+        REQUIRE(set_rc == 0);
+        CHECK(seen == keep);
+    }
+    CHECK(corelab::usable_cpus() == allowed.size());  // this thread's mask is unchanged
 }

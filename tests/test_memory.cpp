@@ -30,6 +30,7 @@
 #include <tuple>       // std::tuple
 #include <vector>      // std::vector
 
+#include "corelab/detail/memory_testing.hpp"  // memory_test_hooks: forced collisions, a paused writer
 #include "corelab/memory.hpp"
 
 namespace fs = std::filesystem;
@@ -110,7 +111,7 @@ void write_file(const fs::path& p, const std::string& bytes) {
     out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
 }
 
-// Header layout of output.bin (see memory.cpp).
+// Header layout of output.bin (see lib/src/memory/entry_file.hpp).
 constexpr std::size_t header_bytes = 64, key_bytes_at = 16, payload_bytes_at = 24, checksum_at = 32;
 std::uint64_t get_u64(const std::string& s, std::size_t at) {
     std::uint64_t v;

@@ -25,6 +25,7 @@
 #include <thread>     // std::this_thread::sleep_for
 #include <vector>     // std::vector
 
+#include "corelab/cpu_info.hpp"  // usable_cpus: what n_jobs = -1 resolves to
 #include "corelab/parallel.hpp"
 #include "support/processes.hpp"
 

@@ -238,14 +238,3 @@ TEST_CASE("process workers: refuse to fork while other threads run" * doctest::t
     CHECK(pool.run([](unsigned k) { return k; }) == std::vector<unsigned>{0, 1});  // and fine once it is gone
     check_clean();
 }
-
-TEST_CASE("process workers: process_usage counts this process's faults and memory") {
-    const auto before = corelab::process_usage();
-    std::vector<char> touched(std::size_t{16} << 20);
-    for (std::size_t i = 0; i < touched.size(); i += 4096) touched[i] = 1;
-    const auto after = corelab::process_usage();
-    CHECK(after.minor_faults > before.minor_faults);
-    CHECK(after.rss_bytes > 0);
-    CHECK(after.peak_rss_bytes >= after.rss_bytes);
-    CHECK(after.private_bytes > 0);
-}

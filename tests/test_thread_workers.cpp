@@ -7,7 +7,6 @@
 #include <algorithm>   // std::count
 #include <atomic>      // std::atomic
 #include <chrono>      // std::chrono
-#include <cstdint>     // std::uintptr_t
 #include <filesystem>  // directory_iterator: count this process's threads
 #include <memory>      // std::unique_ptr
 #include <numeric>     // std::iota
@@ -178,17 +177,6 @@ TEST_CASE("thread_workers: the stop flag tells long workers that another one fai
                     WorkerError);
     CHECK(saw_stop.load());
     CHECK(!pool.run([&](unsigned) { return pool.stop_requested(); })[0]);  // reset by the next run
-}
-
-TEST_CASE("thread_workers: cache-aligned slots never share a cache line") {
-    static_assert(alignof(corelab::CacheAligned<char>) == corelab::cache_line);
-    static_assert(sizeof(corelab::CacheAligned<double>) == corelab::cache_line);
-    std::vector<corelab::CacheAligned<double>> slots(8);
-    for (std::size_t i = 0; i < slots.size(); ++i) {
-        const auto address = reinterpret_cast<std::uintptr_t>(&slots[i].value);
-        CHECK(address % corelab::cache_line == 0);
-        if (i > 0) CHECK(address / 64 != reinterpret_cast<std::uintptr_t>(&slots[i - 1].value) / 64);
-    }
 }
 
 TEST_CASE("global_lock: at most one worker computes at any instant and every worker makes progress" *

@@ -15,6 +15,7 @@
 #include <filesystem>  // std::filesystem::absolute
 #include <utility>     // std::exchange
 
+#include "corelab/detail/fd.hpp"  // Fd, pread_full, pwrite_full, errno_text
 #include "corelab/error.hpp"      // Error
 #include "corelab/ipc/names.hpp"  // make_name, track_path, install_signal_cleanup, lock_as_owner
 
@@ -35,38 +36,21 @@ struct Header {
 };
 static_assert(sizeof(Header) == data_file_header_bytes);
 
-std::string errno_text() {
-    return std::strerror(errno);
+using detail::errno_text;
+using detail::Fd;
+
+// Opens `path` (a file descriptor closed by its destructor), or throws saying why not.
+Fd open_file(const std::string& path, int flags, const char* why, mode_t mode = 0) {
+    Fd fd(::open(path.c_str(), flags, mode));
+    if (!fd.ok()) {
+        const int err = errno;
+        std::string text = std::string("cannot ") + why + " " + path + ": " + std::strerror(err);
+        if (err == ENOENT && (flags & O_CREAT) == 0) text += " (was it removed? check the path)";
+        if (err == EACCES) text += " (no permission: choose another directory with --dir)";
+        throw Error(text);
+    }
+    return fd;
 }
-
-// A file descriptor closed by its destructor.
-class Fd {
-public:
-    Fd(const std::string& path, int flags, const char* why, mode_t mode = 0) : fd_(::open(path.c_str(), flags, mode)) {
-        if (fd_ < 0) {
-            const int err = errno;
-            std::string text = std::string("cannot ") + why + " " + path + ": " + std::strerror(err);
-            if (err == ENOENT && (flags & O_CREAT) == 0) text += " (was it removed? check the path)";
-            if (err == EACCES) text += " (no permission: choose another directory with --dir)";
-            throw Error(text);
-        }
-    }
-    Fd(Fd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
-    Fd(const Fd&) = delete;
-    Fd& operator=(const Fd&) = delete;
-    ~Fd() {
-        if (fd_ >= 0) ::close(fd_);
-    }
-    int get() const noexcept { return fd_; }
-    // Closes now and reports the error a close may carry (a late write error).
-    void close(const std::string& path) {
-        const int fd = std::exchange(fd_, -1);
-        if (::close(fd) != 0) throw Error("cannot close " + path + ": " + errno_text());
-    }
-
-private:
-    int fd_;
-};
 
 struct stat stat_of(int fd, const std::string& path) {
     struct stat st{};
@@ -76,18 +60,9 @@ struct stat stat_of(int fd, const std::string& path) {
 
 // Writes all `bytes` at `offset`, resuming after signals and short writes.
 void write_all(int fd, const void* data, std::size_t bytes, std::uint64_t offset, const std::string& path) {
-    const auto* p = static_cast<const char*>(data);
-    while (bytes > 0) {
-        const ssize_t w = ::pwrite(fd, p, bytes, static_cast<off_t>(offset));
-        if (w < 0 && errno == EINTR) continue;
-        if (w < 0) {
-            const int err = errno;
-            throw Error("cannot write " + path + ": " + std::strerror(err) +
-                        (err == ENOSPC ? " (the disk is full: use a smaller --n or another --dir)" : ""));
-        }
-        p += w;
-        bytes -= static_cast<std::size_t>(w);
-        offset += static_cast<std::uint64_t>(w);
+    if (const int err = detail::pwrite_full(fd, data, bytes, offset)) {
+        throw Error("cannot write " + path + ": " + std::strerror(err) +
+                    (err == ENOSPC ? " (the disk is full: use a smaller --n or another --dir)" : ""));
     }
 }
 
@@ -136,18 +111,11 @@ Partial read_by_pread(int fd, const DataFile& file, const FileChunk& chunk, std:
     while (at < end) {
         const std::size_t want =
             static_cast<std::size_t>(std::min<std::uint64_t>(buffer.size() * sizeof(double), end - at));
-        std::size_t got = 0;
-        auto* bytes = reinterpret_cast<char*>(buffer.data());
-        while (got < want) {
-            const ssize_t r = ::pread(fd, bytes + got, want - got, static_cast<off_t>(at + got));
-            if (r < 0 && errno == EINTR) continue;
-            if (r < 0) throw Error("cannot read " + file.path + ": " + errno_text());
-            if (r == 0) {
-                throw Error(file.path + " ended at byte " + std::to_string(at + got) +
-                            ", but this chunk needs bytes up to " + std::to_string(end) +
-                            ": it was truncated while it was read");
-            }
-            got += static_cast<std::size_t>(r);
+        const std::size_t got = detail::pread_full(fd, buffer.data(), want, at, file.path);
+        if (got < want) {
+            throw Error(file.path + " ended at byte " + std::to_string(at + got) +
+                        ", but this chunk needs bytes up to " + std::to_string(end) +
+                        ": it was truncated while it was read");
         }
         total += sum_fast({buffer.data(), want / sizeof(double)});
         at += want;
@@ -181,7 +149,7 @@ const char* kind_of(mode_t mode) {
 // first: opening a FIFO for reading would wait for a writer, for ever; a
 // regular file ignores the flag, which is then cleared anyway.
 Fd open_regular(const std::string& path) {
-    Fd fd(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC, "open");
+    Fd fd = open_file(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC, "open");
     const struct stat st = stat_of(fd.get(), path);
     if (!S_ISREG(st.st_mode)) {
         throw Error(path + " is " + kind_of(st.st_mode) + ", not a regular file, so not a corelab data file");
@@ -193,7 +161,7 @@ Fd open_regular(const std::string& path) {
 }  // namespace
 
 DataFile write_data_file(const std::string& path, std::span<const double> data, const WriteProgress& progress) {
-    Fd fd(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, "create", 0600);
+    Fd fd = open_file(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, "create", 0600);
     const Header header = make_header(data.size());
     write_all(fd.get(), &header, sizeof header, 0, path);
     const std::uint64_t total = sizeof header + data.size_bytes();
@@ -225,12 +193,7 @@ DataFile open_data_file(const std::string& path) {
     const struct stat st = stat_of(fd.get(), path);
     const auto size = static_cast<std::uint64_t>(st.st_size);
     Header h{};
-    ssize_t r = 0;
-    do {
-        r = ::pread(fd.get(), &h, sizeof h, 0);
-    } while (r < 0 && errno == EINTR);
-    if (r < 0) throw Error("cannot read " + path + ": " + errno_text());
-    if (static_cast<std::size_t>(r) < sizeof h) {
+    if (detail::pread_full(fd.get(), &h, sizeof h, 0, path) < sizeof h) {
         throw Error(path + " holds " + std::to_string(size) + " bytes, less than the " +
                     std::to_string(data_file_header_bytes) +
                     "-byte header of a corelab data file: it is truncated or not a data file");
@@ -270,16 +233,11 @@ DataFile open_data_file(const std::string& path) {
 HugeArray<double> read_data_file(const std::string& path) {
     const DataFile file = open_data_file(path);
     HugeArray<double> data(file.count);
-    Fd fd(path, O_RDONLY | O_CLOEXEC, "open");
+    Fd fd = open_file(path, O_RDONLY | O_CLOEXEC, "open");
     check_still_there(fd.get(), file, split(file, 1)[0]);
-    auto* bytes = reinterpret_cast<char*>(data.data());
-    for (std::uint64_t got = 0; got < file.count * sizeof(double);) {
-        const ssize_t r = ::pread(fd.get(), bytes + got, file.count * sizeof(double) - got,
-                                  static_cast<off_t>(data_file_header_bytes + got));
-        if (r < 0 && errno == EINTR) continue;
-        if (r < 0) throw Error("cannot read " + path + ": " + errno_text());
-        if (r == 0) throw Error(path + " was truncated while it was read");
-        got += static_cast<std::uint64_t>(r);
+    const std::size_t bytes = file.count * sizeof(double);
+    if (detail::pread_full(fd.get(), data.data(), bytes, data_file_header_bytes, path) < bytes) {
+        throw Error(path + " was truncated while it was read");
     }
     return data;
 }
@@ -320,12 +278,12 @@ Partial read_in_processes(const DataFile& file, ProcessWorkers& workers, ReadMet
 
 std::vector<DataFile> split_into_files(const DataFile& file, const std::vector<std::string>& paths) {
     const std::vector<FileChunk> chunks = split(file, paths.size());
-    Fd source(file.path, O_RDONLY | O_CLOEXEC, "open");
+    Fd source = open_file(file.path, O_RDONLY | O_CLOEXEC, "open");
     check_still_there(source.get(), file, {data_file_header_bytes, file.bytes - data_file_header_bytes, 0, file.count});
     HugeArray<char> buffer(std::min<std::uint64_t>(write_block_bytes, file.bytes));
     std::vector<DataFile> files;
     for (std::size_t k = 0; k < paths.size(); ++k) {
-        Fd target(paths[k], O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, "create", 0600);
+        Fd target = open_file(paths[k], O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, "create", 0600);
         const Header header = make_header(chunks[k].count);
         write_all(target.get(), &header, sizeof header, 0, paths[k]);
         // copy in large blocks, as write_data_file writes: the page cache then keeps the copy in large
@@ -333,12 +291,11 @@ std::vector<DataFile> split_into_files(const DataFile& file, const std::vector<s
         for (std::uint64_t done = 0; done < chunks[k].bytes;) {
             const std::size_t want =
                 static_cast<std::size_t>(std::min<std::uint64_t>(buffer.size(), chunks[k].bytes - done));
-            const ssize_t r = ::pread(source.get(), buffer.data(), want, static_cast<off_t>(chunks[k].offset + done));
-            if (r < 0 && errno == EINTR) continue;
-            if (r < 0) throw Error("cannot read " + file.path + ": " + errno_text());
-            if (r == 0) throw Error(file.path + " was truncated while it was split into files");
-            write_all(target.get(), buffer.data(), static_cast<std::size_t>(r), sizeof header + done, paths[k]);
-            done += static_cast<std::uint64_t>(r);
+            const std::size_t r =
+                detail::pread_full(source.get(), buffer.data(), want, chunks[k].offset + done, file.path);
+            if (r < want) throw Error(file.path + " was truncated while it was split into files");
+            write_all(target.get(), buffer.data(), r, sizeof header + done, paths[k]);
+            done += r;
         }
         // on the disk before it is read: a flusher writing it back meanwhile would compete for the cores
         if (::fdatasync(target.get()) != 0) throw Error("cannot flush " + paths[k] + " to the disk: " + errno_text());
@@ -359,7 +316,7 @@ Partial read_files_in_processes(const std::vector<std::string>& paths, ProcessWo
 }
 
 void drop_from_page_cache(const std::string& path) {
-    Fd fd(path, O_RDONLY | O_CLOEXEC, "open");
+    Fd fd = open_file(path, O_RDONLY | O_CLOEXEC, "open");
     // the kernel drops only clean pages: write the dirty ones back first
     if (::fdatasync(fd.get()) != 0) throw Error("cannot flush " + path + ": " + errno_text());
     const int err = ::posix_fadvise(fd.get(), 0, 0, POSIX_FADV_DONTNEED);
@@ -367,7 +324,7 @@ void drop_from_page_cache(const std::string& path) {
 }
 
 double cached_fraction(const std::string& path) {
-    Fd fd(path, O_RDONLY | O_CLOEXEC, "open");
+    Fd fd = open_file(path, O_RDONLY | O_CLOEXEC, "open");
     const auto size = static_cast<std::size_t>(stat_of(fd.get(), path).st_size);
     if (size == 0) return 0.0;
     void* map = ::mmap(nullptr, size, PROT_READ, MAP_SHARED, fd.get(), 0);

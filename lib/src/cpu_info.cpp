@@ -1,6 +1,7 @@
 // Implementation of corelab/cpu_info.hpp: util-linux 2.38 lscpu's summary rules.
 #include "corelab/cpu_info.hpp"
 
+#include <sched.h>        // sched_getaffinity, CPU_COUNT
 #include <sys/utsname.h>  // uname
 
 #include <algorithm>                // std::max, std::sort, std::unique
@@ -13,6 +14,7 @@
 #include <map>                      // std::map
 #include <set>                      // std::set
 #include <system_error>             // std::error_code
+#include <thread>                   // std::thread::hardware_concurrency
 
 namespace corelab {
 namespace {
@@ -327,6 +329,16 @@ CpuInfo read_cpu_info(const std::filesystem::path& root) {
     }
     read_numa(root / "sys" / "devices" / "system" / "node", info);
     return info;
+}
+
+unsigned usable_cpus() {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (::sched_getaffinity(0, sizeof set, &set) == 0) {
+        const int count = CPU_COUNT(&set);
+        if (count > 0) return static_cast<unsigned>(count);
+    }
+    return std::max(1u, std::thread::hardware_concurrency());
 }
 
 std::vector<std::pair<std::string, std::string>> lscpu_lines(const CpuInfo& info) {

@@ -4,7 +4,6 @@
 
 #include <fcntl.h>        // fcntl, O_NONBLOCK, O_CLOEXEC
 #include <poll.h>         // poll
-#include <sched.h>        // sched_getaffinity, CPU_COUNT
 #include <signal.h>       // signal(SIGPIPE)
 #include <sys/mman.h>     // mmap, munmap
 #include <sys/syscall.h>  // SYS_pidfd_open
@@ -18,21 +17,12 @@
 #include <limits>   // std::numeric_limits
 #include <new>      // placement new
 #include <string>   // std::stoi
-#include <thread>   // std::thread::hardware_concurrency
 
-#include "corelab/ipc/names.hpp"  // fork_worker_child, untrack_child, live_threads, flush_stdio
+#include "corelab/cache_line.hpp"  // cache_line: each field of the shared page on a line of its own
+#include "corelab/cpu_info.hpp"    // usable_cpus: n_jobs = -1
+#include "corelab/ipc/names.hpp"   // fork_worker_child, untrack_child, live_threads, flush_stdio
 
 namespace corelab {
-
-unsigned usable_cpus() {
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    if (::sched_getaffinity(0, sizeof set, &set) == 0) {
-        const int count = CPU_COUNT(&set);
-        if (count > 0) return static_cast<unsigned>(count);
-    }
-    return std::max(1u, std::thread::hardware_concurrency());
-}
 
 unsigned resolve_n_jobs(int n_jobs, unsigned cpus) {
     if (n_jobs == 0) {

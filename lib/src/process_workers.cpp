@@ -1,18 +1,16 @@
 // Implementation of corelab/process_workers.hpp: fork, poll, reap.
 #include "corelab/process_workers.hpp"
 
-#include <fcntl.h>         // fcntl(FD_CLOEXEC)
-#include <poll.h>          // poll: sleep until a child's pidfd says it ended
-#include <signal.h>        // kill, SIGKILL
-#include <sys/resource.h>  // getrusage
-#include <sys/syscall.h>   // SYS_pidfd_open
-#include <sys/wait.h>      // waitpid
-#include <unistd.h>        // _exit, close
+#include <fcntl.h>        // fcntl(FD_CLOEXEC)
+#include <poll.h>         // poll: sleep until a child's pidfd says it ended
+#include <signal.h>       // kill, SIGKILL
+#include <sys/syscall.h>  // SYS_pidfd_open
+#include <sys/wait.h>     // waitpid
+#include <unistd.h>       // _exit, close
 
 #include <algorithm>  // std::clamp, std::max
 #include <cerrno>     // errno
 #include <cstring>    // std::strerror, sigabbrev_np
-#include <fstream>    // std::ifstream
 #include <string>     // std::string
 
 #include "corelab/ipc/names.hpp"  // make_name, track_child, live_threads, flush_stdio
@@ -49,27 +47,7 @@ ipc::detail::QueueCore results_queue(unsigned workers, std::size_t message_size)
     return ipc::detail::QueueCore::create(ipc::make_name("results"), workers, message_size);
 }
 
-std::size_t kilobytes_field(const char* path, const std::string& key) {
-    std::ifstream in(path);
-    std::size_t total = 0;
-    for (std::string line; std::getline(in, line);) {
-        if (line.compare(0, key.size(), key) == 0) total += std::stoull(line.substr(key.size())) * 1024;
-    }
-    return total;
-}
-
 }  // namespace
-
-ProcessUsage process_usage() {
-    ProcessUsage usage;
-    rusage ru{};
-    if (::getrusage(RUSAGE_SELF, &ru) == 0) usage.minor_faults = ru.ru_minflt;
-    usage.rss_bytes = kilobytes_field("/proc/self/status", "VmRSS:");
-    usage.peak_rss_bytes = kilobytes_field("/proc/self/status", "VmHWM:");
-    usage.private_bytes = kilobytes_field("/proc/self/smaps_rollup", "Private_Clean:") +
-                          kilobytes_field("/proc/self/smaps_rollup", "Private_Dirty:");
-    return usage;
-}
 
 ProcessWorkers::ProcessWorkers(unsigned workers, ProcessOptions options) : workers_(workers), options_(options) {
     if (workers == 0) throw Error("ProcessWorkers needs at least one worker");

@@ -1,13 +1,13 @@
 // Checker of exercise 04.1: the sums against the serial reference, one thread
 // per worker (not the caller's), and where the accumulators lie in memory.
-#include <corelab/dataset.hpp>         // make_uniform
-#include <corelab/reduce.hpp>          // chunk, sum_loop
-#include <corelab/thread_workers.hpp>  // cache_line
-#include <cstdint>                     // std::uintptr_t
-#include <mutex>                       // std::mutex
-#include <set>                         // std::set
-#include <thread>                      // std::this_thread::get_id
-#include <vector>                      // std::vector
+#include <corelab/cache_line.hpp>  // cache_line
+#include <corelab/dataset.hpp>     // make_uniform
+#include <corelab/reduce.hpp>      // chunk, sum_loop
+#include <cstdint>                 // std::uintptr_t
+#include <mutex>                   // std::mutex
+#include <set>                     // std::set
+#include <thread>                  // std::this_thread::get_id
+#include <vector>                  // std::vector
 
 #include "check.hpp"
 #include "exercise.hpp"

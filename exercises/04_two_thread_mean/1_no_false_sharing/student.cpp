@@ -1,5 +1,6 @@
 // Exercise 04.1 — shared accumulators on separate cache lines (README.md).
-#include <corelab/thread_workers.hpp>  // ThreadWorkers, CacheAligned, cache_line
+#include <corelab/cache_line.hpp>      // CacheAligned, cache_line
+#include <corelab/thread_workers.hpp>  // ThreadWorkers
 
 #include "exercise.hpp"
 

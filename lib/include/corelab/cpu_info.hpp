@@ -6,7 +6,10 @@
 // fields with its rules (logical CPUs, threads per core, cores per socket,
 // sockets, NUMA nodes, caches summed over their instances). Anything a machine
 // does not expose (containers, VMs, ARM) is left unknown, never guessed.
-// Used by lesson 01 (notebook In[1], `!lscpu`).
+// usable_cpus() counts what this process may use (its affinity mask, which
+// taskset and container limits narrow): joblib's n_jobs = -1.
+// Used by lesson 01 (notebook In[1], `!lscpu`); usable_cpus by Parallel and
+// lesson 06.
 #pragma once
 
 #include <cstddef>      // std::size_t
@@ -55,6 +58,10 @@ struct CpuInfo {
 /// `<root>/sys/devices/system/node`. A missing or unreadable file leaves its
 /// fields unknown; never throws for what the machine does not expose.
 CpuInfo read_cpu_info(const std::filesystem::path& root = "/");
+
+/// CPUs this process may run on (its affinity mask; hardware threads); the
+/// hardware concurrency when the mask cannot be read, never below 1.
+unsigned usable_cpus();
 
 /// lscpu's label/value lines, in the notebook's order: "Architecture:",
 /// "CPU(s):", "On-line CPU(s) list:", "Thread(s) per core:", "Core(s) per

@@ -191,14 +191,7 @@ private:
     std::unique_ptr<State> state_;
 };
 
-/// Hooks that let tests inject faults. Not for programs.
-struct MemoryTestHooks {
-    bool constant_hash = false;           ///< every key gets the same hex: forced collisions
-    std::function<void()> before_rename;  ///< runs when an entry is written, before it is renamed into place
-};
-MemoryTestHooks& memory_test_hooks();
-
-/// The cache directory and everything that touches its files (memory.cpp).
+/// The cache directory and everything that touches its files (lib/src/memory/store.hpp).
 class Store;
 
 /// Loads the entry of `key`, calling `load` to deserialise its result.

@@ -52,8 +52,9 @@
 #include <utility>                     // std::move
 #include <vector>                      // std::vector
 
+#include "corelab/cache_line.hpp"      // CacheAligned: the threads' shared cursor on a line of its own
 #include "corelab/error.hpp"           // Error, WorkerError
-#include "corelab/thread_workers.hpp"  // ThreadWorkers, CacheAligned
+#include "corelab/thread_workers.hpp"  // ThreadWorkers
 
 namespace corelab {
 
@@ -97,9 +98,6 @@ private:
 inline auto range(std::size_t n) {
     return std::views::iota(std::size_t{0}, n);
 }
-
-/// CPUs this process may run on (its affinity mask; hardware threads).
-unsigned usable_cpus();
 
 /// joblib's rule: n_jobs > 0 gives n_jobs, n_jobs < 0 gives max(cpus + 1 + n_jobs, 1).
 /// Throws corelab::Error for 0 and for more than 1024 workers.

@@ -44,17 +44,6 @@ struct ProcessOptions {
     std::chrono::microseconds poll_ceiling{200};
 };
 
-/// What the kernel counted for this process: page faults and memory.
-struct ProcessUsage {
-    long minor_faults = 0;           ///< pages mapped in without I/O since the process started (getrusage)
-    std::size_t rss_bytes = 0;       ///< resident now, shared pages included: what `top` shows
-    std::size_t peak_rss_bytes = 0;  ///< the largest rss so far (VmHWM)
-    std::size_t private_bytes = 0;   ///< resident pages no other process maps (copied or new): the real cost
-};
-
-/// This process's usage, from getrusage(RUSAGE_SELF) and /proc/self/{status,smaps_rollup}.
-ProcessUsage process_usage();
-
 namespace detail {
 
 /// The fixed part of every message a child sends.

@@ -5,11 +5,12 @@
 // same with `boost::thread`: worker k runs fn(k), its result goes into a slot
 // of its own, and the caller gets the results in worker order. No copy, no
 // queue: a thread sees the caller's data directly. Slots sit on separate cache
-// lines (CacheAligned), so one worker's writes never slow another's (lesson
-// 04's false_sharing row shows what happens otherwise). An exception in a
-// worker is caught in that thread, the others are asked to stop and are all
-// joined, and the first one is rethrown in the caller as a WorkerError that
-// names the worker: never std::terminate, never a thread left running.
+// lines (CacheAligned, from cache_line.hpp), so one worker's writes never slow
+// another's (lesson 04's false_sharing row shows what happens otherwise). An
+// exception in a worker is caught in that thread, the others are asked to stop
+// and are all joined, and the first one is rethrown in the caller as a
+// WorkerError that names the worker: never std::terminate, never a thread left
+// running.
 //
 // GlobalLock rebuilds Python's Global Interpreter Lock on purpose, so lesson 04
 // can show what it costs: a worker computes only while it holds the lock and
@@ -33,22 +34,10 @@
 #include <utility>           // std::move
 #include <vector>            // std::vector
 
-#include "corelab/error.hpp"  // Error, WorkerError
+#include "corelab/cache_line.hpp"  // CacheAligned: one result slot per cache line
+#include "corelab/error.hpp"       // Error, WorkerError
 
 namespace corelab {
-
-/// Bytes in a cache line: the unit in which cores pass memory to each other.
-/// 64 on every x86-64 and most ARM cores. A fixed constant on purpose: GCC warns
-/// that std::hardware_destructive_interference_size may change with compiler
-/// flags, which would change the layout of every type built on it.
-inline constexpr std::size_t cache_line = 64;
-
-/// A T alone on its cache line(s): neighbours in an array never share a line,
-/// so writes by one thread do not invalidate the line another thread uses.
-template <class T>
-struct alignas(cache_line) CacheAligned {
-    T value;
-};
 
 /// Starts `size()` boost::threads per run(); thread k runs fn(k).
 class ThreadWorkers {
