@@ -90,6 +90,17 @@ exercise_dirs() {
 
 exercise_target() { echo "ex_${1/./_}_starter"; }
 
+# The checker objects of exercise ID that a build of the student's file
+# reuses, as build targets of PRESET: the checker's own objects and the
+# precompiled header the student's file is compiled with (where there is one).
+exercise_prebuilt() {
+    local id="$1" preset="$2" pch
+    echo "ex_${id/./_}_checker"
+    pch="exercises/CMakeFiles/$(exercise_target "$id").dir/cmake_pch.hxx.gch"
+    build_has_target "$preset" "$pch" && echo "$pch"
+    return 0
+}
+
 # "03.1 weighted_halves" for the reports.
 exercise_title() {
     local d="$1" name="${1##*/}"
@@ -295,7 +306,7 @@ check_exercises() {
         prepare_exercise_build release
         while read -r d; do
             build_has_target release "ex_$(exercise_id "$d" | tr . _)_checker" &&
-                targets+=("ex_$(exercise_id "$d" | tr . _)_checker")
+                mapfile -t -O "${#targets[@]}" targets < <(exercise_prebuilt "$(exercise_id "$d")" release)
         done <<<"$dirs"
         cmake --build --preset release --target "${targets[@]}" -j "$JOBS" >/dev/null
         say "ready: ./course check builds only the students' files now"
@@ -607,7 +618,7 @@ grade() {
         id="$(exercise_id "$d")"
         if build_has_target release "$(exercise_target "$id")"; then
             GRADE_DIRS+=("$d")
-            targets+=("ex_${id/./_}_checker")
+            mapfile -t -O "${#targets[@]}" targets < <(exercise_prebuilt "$id" release)
         else
             say "exercise $id is not graded: it is not built here (lesson 08 needs MPI)"
         fi
@@ -752,6 +763,7 @@ grade_recipes() {
         link="$(ninja -C build/release -t commands "$target" | tail -n1)"
         [[ -n "$compile" && "$link" == *" -o exercises/$target "* ]] || die "cannot read how $target is built from build/release"
         compile="$cxx ${compile#*"$cxx "}"  # without a launcher (ccache): each submission is new
+        compile="$(sed -E 's/ -MD -MT [^ ]+ -MF [^ ]+//' <<<"$compile")"  # no dependency file: built once
         obj="$(sed -E 's/.* -o ([^ ]+) -c .*/\1/' <<<"$compile")"
         compile="${compile//"$obj"/@OBJ@}"
         compile="${compile//"$src"/@SRC@}"
