@@ -45,14 +45,18 @@ seconds_since() {
 # A JSON string: quotes, backslashes and control characters escaped, bytes
 # that are not UTF-8 dropped (compiler and program output can hold anything).
 json_string() {
-    local s
-    s="$(printf '%s' "$1" | iconv -c -f UTF-8 -t UTF-8 2>/dev/null || printf '%s' "$1" | tr -cd '\11\12\15\40-\176')"
+    local s="$1" ascii=0
+    # printable ASCII, tabs and line breaks (most text) need no filter programs
+    # (globasciiranges, bash's default: the range is ASCII's in every locale)
+    [[ "$s" == *[!\ -~$'\n\t\r']* ]] || ascii=1
+    [[ $ascii -eq 1 ]] ||
+        s="$(printf '%s' "$1" | iconv -c -f UTF-8 -t UTF-8 2>/dev/null || printf '%s' "$1" | tr -cd '\11\12\15\40-\176')"
     s="${s//\\/\\\\}"
     s="${s//\"/\\\"}"
     s="${s//$'\n'/\\n}"
     s="${s//$'\t'/\\t}"
     s="${s//$'\r'/\\r}"
-    s="$(printf '%s' "$s" | tr '\000-\037\177' ' ')"
+    [[ $ascii -eq 1 ]] || s="$(printf '%s' "$s" | tr '\000-\037\177' ' ')"
     printf '"%s"' "$s"
 }
 
