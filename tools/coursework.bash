@@ -615,6 +615,9 @@ grade() {
     done
 
     # the exercises this build can check, and their points
+    if [[ -d build && ! -w build ]] || [[ -d build/release && ! -w build/release ]]; then
+        die "grading builds and works in $ROOT/build, which you cannot write to: grade as its owner ($(stat -c %U build)) or as root"
+    fi
     prepare_exercise_build release >&2
     local d id targets=()
     GRADE_DIRS=()
