@@ -45,14 +45,18 @@ seconds_since() {
 # A JSON string: quotes, backslashes and control characters escaped, bytes
 # that are not UTF-8 dropped (compiler and program output can hold anything).
 json_string() {
-    local s
-    s="$(printf '%s' "$1" | iconv -c -f UTF-8 -t UTF-8 2>/dev/null || printf '%s' "$1" | tr -cd '\11\12\15\40-\176')"
+    local s="$1" ascii=0
+    # printable ASCII, tabs and line breaks (most text) need no filter programs
+    # (globasciiranges, bash's default: the range is ASCII's in every locale)
+    [[ "$s" == *[!\ -~$'\n\t\r']* ]] || ascii=1
+    [[ $ascii -eq 1 ]] ||
+        s="$(printf '%s' "$1" | iconv -c -f UTF-8 -t UTF-8 2>/dev/null || printf '%s' "$1" | tr -cd '\11\12\15\40-\176')"
     s="${s//\\/\\\\}"
     s="${s//\"/\\\"}"
     s="${s//$'\n'/\\n}"
     s="${s//$'\t'/\\t}"
     s="${s//$'\r'/\\r}"
-    s="$(printf '%s' "$s" | tr '\000-\037\177' ' ')"
+    [[ $ascii -eq 1 ]] || s="$(printf '%s' "$s" | tr '\000-\037\177' ' ')"
     printf '"%s"' "$s"
 }
 
@@ -89,6 +93,17 @@ exercise_dirs() {
 }
 
 exercise_target() { echo "ex_${1/./_}_starter"; }
+
+# The checker objects of exercise ID that a build of the student's file
+# reuses, as build targets of PRESET: the checker's own objects and the
+# precompiled header the student's file is compiled with (where there is one).
+exercise_prebuilt() {
+    local id="$1" preset="$2" pch
+    echo "ex_${id/./_}_checker"
+    pch="exercises/CMakeFiles/$(exercise_target "$id").dir/cmake_pch.hxx.gch"
+    build_has_target "$preset" "$pch" && echo "$pch"
+    return 0
+}
 
 # "03.1 weighted_halves" for the reports.
 exercise_title() {
@@ -182,7 +197,8 @@ build_message() {
     line="$(grep -E '(^|: )(fatal )?error: ' "$log" | grep -v -E 'collect2: error|^ninja: |^FAILED: ' | head -n1 || true)"
     [[ -n "$line" ]] || line="$(grep -m1 -E 'undefined reference to|multiple definition of' "$log" || true)"
     [[ -n "$line" ]] || line="$(grep -m1 -iE 'error' "$log" | grep -v '^FAILED: ' || true)"
-    [[ -n "$line" ]] || line="the build failed (see its log)"
+    [[ -n "$line" ]] || line="$(grep -v '^[[:space:]]*$' "$log" | tail -n1 || true)"  # out of memory, killed...
+    [[ -n "$line" ]] || line="the build failed and wrote nothing"
     line="${line#/usr/bin/ld: }"
     for p in "$@" "$ROOT/"; do line="${line//"$p"/}"; done
     # the linker names the object file: the student's source is what counts
@@ -195,6 +211,17 @@ build_message() {
 # shortened to student.cpp.
 student_warnings() {
     grep -E 'student\.cpp:[0-9]+:[0-9]+: warning: ' "$1" | sed -E 's#^.*/(student\.cpp:)#\1#' || true
+}
+
+# What a failed build's log says about the student's file (its errors, the
+# linker's undefined references), paths shortened, at most 40 lines; the
+# log's last lines where it names neither (the compiler ran out of memory,
+# or the build was stopped).
+compiler_output() {
+    local text
+    text="$(grep -E 'student\.cpp|undefined reference|multiple definition' "$1" || true)"
+    [[ -n "$text" ]] || text="$(grep -v '^[[:space:]]*$' "$1" | tail -n 5 || true)"
+    sed -E "s#$2##g; s#[^ :]*CMakeFiles/[^ :]*/##g" <<<"$text" | head -n 40 | head -c 6000 || true
 }
 
 # The first finding of a sanitizer in a checker's log, or nothing.
@@ -283,7 +310,7 @@ check_exercises() {
         prepare_exercise_build release
         while read -r d; do
             build_has_target release "ex_$(exercise_id "$d" | tr . _)_checker" &&
-                targets+=("ex_$(exercise_id "$d" | tr . _)_checker")
+                mapfile -t -O "${#targets[@]}" targets < <(exercise_prebuilt "$(exercise_id "$d")" release)
         done <<<"$dirs"
         cmake --build --preset release --target "${targets[@]}" -j "$JOBS" >/dev/null
         say "ready: ./course check builds only the students' files now"
@@ -588,6 +615,9 @@ grade() {
     done
 
     # the exercises this build can check, and their points
+    if [[ -d build && ! -w build ]] || [[ -d build/release && ! -w build/release ]]; then
+        die "grading builds and works in $ROOT/build, which you cannot write to: grade as its owner ($(stat -c %U build)) or as root"
+    fi
     prepare_exercise_build release >&2
     local d id targets=()
     GRADE_DIRS=()
@@ -595,7 +625,7 @@ grade() {
         id="$(exercise_id "$d")"
         if build_has_target release "$(exercise_target "$id")"; then
             GRADE_DIRS+=("$d")
-            targets+=("ex_${id/./_}_checker")
+            mapfile -t -O "${#targets[@]}" targets < <(exercise_prebuilt "$id" release)
         else
             say "exercise $id is not graded: it is not built here (lesson 08 needs MPI)"
         fi
@@ -635,7 +665,7 @@ grade() {
     start="$(now_us)"
     for i in "${!subs[@]}"; do
         while [[ $(jobs -rp | wc -l) -ge $jobs ]]; do wait -n || true; done
-        grade_submission "$i" "${subs[i]}" "${names[i]}" "$out" "$limit" &
+        grade_one "$i" "${subs[i]}" "${names[i]}" "$out" "$limit" &
         CW_JOBS+=($!)
     done
     wait || true
@@ -643,14 +673,54 @@ grade() {
     local total_seconds
     total_seconds="$(seconds_since "$start")"
 
+    # A submission counts once its summary is written (its last step); one
+    # whose grading stopped before is named with why, never left out silently.
+    local failed=() why
+    for i in "${!subs[@]}"; do
+        [[ -f "$GRADE_WORK/summary.$i" ]] && continue
+        failed+=("${names[i]}")
+        why="$(tail -n 2 "$GRADE_WORK/error.$i" 2>/dev/null | paste -sd ';' | sed 's/;/; /g' || true)"
+        printf 'course: %s (%s) was not graded: %s\n' "${names[i]}" "${subs[i]}" \
+            "${why:-its grading ended before it finished, without a word (was it killed?)}" >&2
+        grade_leftovers $((GRADE_UID_BASE + i % 512))
+    done
     {
         echo "submission,exercise,status,points,max_points,message,seconds"
-        for i in "${!subs[@]}"; do cat "$GRADE_WORK/rows.$i" 2>/dev/null || true; done
+        for i in "${!subs[@]}"; do
+            [[ -f "$GRADE_WORK/summary.$i" ]] && cat "$GRADE_WORK/rows.$i"
+        done
     } >"$out/grades.csv"
     grade_summary "${#subs[@]}" "$total_seconds" "$jobs"
     rm -rf -- "$GRADE_WORK"
     GRADE_WORK=""
     echo "wrote $out/grades.csv and $out/<submission>/results.json (Gradescope's format)"
+    [[ ${#failed[@]} -eq 0 ]] ||
+        die "${#failed[@]} of ${#subs[@]} submission(s) not graded (why: above), grades.csv lacks their rows: ${failed[*]}"
+}
+
+# grade_one I PATH NAME OUT LIMIT: grade_submission as a job of its own.
+# Whatever stops it early (a command that fails: the course's own fault, or
+# the machine's) is written to GRADE_WORK/error.I with its line, for the
+# message that names the submission.
+grade_one() {
+    GRADE_I="$1"
+    set -E
+    trap 'grade_error "$GRADE_I" "line $LINENO of tools/coursework.bash: \`$BASH_COMMAND\` failed (exit status $?)"' ERR
+    grade_submission "$@"
+}
+
+# grade_error I WHY: records why submission I could not be graded.
+grade_error() {
+    printf '%s\n' "$2" >>"$GRADE_WORK/error.$1"
+}
+
+# What a submission's user left (isolation user: processes; user and
+# namespaces: files in the world-writable folders).
+grade_leftovers() {
+    sandbox_cleanup "$1"
+    if [[ "$GRADE_ISOLATION" != none ]]; then
+        find /tmp /var/tmp /dev/shm -xdev -user "$1" -delete 2>/dev/null || true
+    fi
 }
 
 # Points per exercise: lines "ID POINTS" (03.1 2, or 06.2 1.5), # comments.
@@ -700,6 +770,7 @@ grade_recipes() {
         link="$(ninja -C build/release -t commands "$target" | tail -n1)"
         [[ -n "$compile" && "$link" == *" -o exercises/$target "* ]] || die "cannot read how $target is built from build/release"
         compile="$cxx ${compile#*"$cxx "}"  # without a launcher (ccache): each submission is new
+        compile="$(sed -E 's/ -MD -MT [^ ]+ -MF [^ ]+//' <<<"$compile")"  # no dependency file: built once
         obj="$(sed -E 's/.* -o ([^ ]+) -c .*/\1/' <<<"$compile")"
         compile="${compile//"$obj"/@OBJ@}"
         compile="${compile//"$src"/@SRC@}"
@@ -729,20 +800,48 @@ grade_isolation() {
                 GRADE_ISOLATION=namespaces
             elif setpriv --reuid="$GRADE_UID_BASE" --regid="$GRADE_UID_BASE" --clear-groups true 2>/dev/null; then
                 GRADE_ISOLATION=user
+            else
+                # never the students' code as root unless asked for
+                die "as root, but submissions cannot run as a user of their own here (setpriv --reuid fails): grade as another user, or set CORELAB_GRADE_ISOLATION=none to run them as root with limits only"
             fi
         fi
     fi
     case "$GRADE_ISOLATION" in
         namespaces) say "each submission runs as a user of its own, without network, with a private /dev/shm and temporary folder" ;;
         user) say "each submission runs as a user of its own (no namespaces here: it can reach the network)" ;;
-        none) say "not root: submissions run as you, with limits only; grade as root to keep them apart" ;;
+        none) say "submissions run as $(id -un 2>/dev/null || id -u), with limits only$([[ "$(id -u)" -ne 0 ]] && echo "; grade as root to keep them apart")" ;;
         *) die "CORELAB_GRADE_ISOLATION is namespaces, user or none, not '$GRADE_ISOLATION'" ;;
     esac
-    [[ "$GRADE_ISOLATION" == none ]] && return 0
-    # the submission's users must be able to read this tree
-    # by the absolute path they are given (a relative one would pass through a closed /root)
-    setpriv --reuid="$GRADE_UID_BASE" --regid="$GRADE_UID_BASE" --clear-groups test -r "$ROOT/build/release/libcorelab.a" ||
-        die "other users cannot read $ROOT/build/release: grade from a folder that all can read (chmod o+rx on the path)"
+    command -v prlimit >/dev/null ||
+        die "grading limits each submission with prlimit, which is not installed (Debian's util-linux has it)"
+    if [[ "$GRADE_ISOLATION" != none ]]; then
+        command -v setpriv >/dev/null || die "grading runs each submission as a user of its own with setpriv (util-linux), not installed"
+        # the submission's users must be able to read this tree
+        # by the absolute path they are given (a relative one would pass through a closed /root)
+        setpriv --reuid="$GRADE_UID_BASE" --regid="$GRADE_UID_BASE" --clear-groups test -r "$ROOT/build/release/libcorelab.a" ||
+            die "other users cannot read $ROOT/build/release: grade from a folder that all can read (chmod o+rx on the path)"
+    fi
+    grade_probe
+}
+
+# Starts one sandbox as a submission's would be, before any is graded: in a
+# folder like theirs, it must enter the build, read the library and a
+# header, and write its folder and its temporary folder. Whatever keeps it
+# from that (a folder closed to its user, a tool missing or refused) stops
+# the grading here, with what failed, rather than in every submission.
+grade_probe() {
+    local probe="$GRADE_WORK/probe" log="$GRADE_WORK/probe.log" rc=0
+    mkdir -p "$probe/ex" "$probe/tmp"
+    chmod 711 "$probe"
+    [[ "$GRADE_ISOLATION" == none ]] || chown "$GRADE_UID_BASE:$GRADE_UID_BASE" "$probe/ex" "$probe/tmp"
+    sandbox_prefix "$GRADE_UID_BASE" "$probe/ex" "$probe/tmp"
+    timeout -k 5 60 "${SANDBOX[@]}" bash -c 'test -w . && cd "$1" && test -r libcorelab.a && test -r "$2" && : >"$3/probe"' \
+        probe "$ROOT/build/release" "$ROOT/lib/include/corelab/reduce.hpp" "$probe/tmp" >"$log" 2>&1 </dev/null || rc=$?
+    sandbox_cleanup "$GRADE_UID_BASE"
+    if [[ $rc -ne 0 ]]; then
+        die "a submission's sandbox cannot work here (isolation '$GRADE_ISOLATION'$([[ "$GRADE_ISOLATION" != none ]] && echo ", user $GRADE_UID_BASE"), exit status $rc): $(grep -v '^[[:space:]]*$' "$log" | tail -n 3 | paste -sd ' ')$([[ -s "$log" ]] || echo "it could not enter $ROOT/build/release, read its library or write its own folders")"
+    fi
+    rm -rf -- "$probe" "$log"
 }
 
 # The script that starts a sandbox in its namespaces, as root: private
@@ -809,6 +908,8 @@ sandbox_cleanup() {
 # 256 MiB. Prints why not, and fails, when it is refused.
 grade_check_archive() {
     local archive="$1" names types count sizes
+    # a FIFO or a device would block the reading below, or never end
+    [[ -f "$archive" ]] || { echo "not a folder, nor a file (.tar, .tar.gz or .zip)"; return 1; }
     shopt -s nocasematch
     case "$archive" in
         *.zip)
@@ -874,7 +975,8 @@ grade_submission() {
     mkdir -p "$dir/logs" "$work/tmp"
     chmod 711 "$work"  # its user passes through to its own folders
     if [[ "$GRADE_ISOLATION" != none ]] && getent passwd "$uid" >/dev/null; then
-        die "user id $uid is taken on this machine: grade again (another run picks other ids)"
+        grade_error "$i" "user id $uid is taken on this machine: grade again (another run picks other ids)"
+        exit 1
     fi
 
     # the files: a folder as it is, an archive once checked and unpacked
@@ -961,8 +1063,7 @@ grade_submission() {
         if [[ -f "$check_log" ]]; then
             output+=$'\n\n'"checker output:"$'\n'"$(head -c 6000 "$check_log")"
         elif [[ "$status" == "does not build" && -f "$build_log" ]]; then
-            output+=$'\n\n'"compiler output:"$'\n'"$(grep -E 'student\.cpp|undefined reference|multiple definition' "$build_log" |
-                sed -E "s#$ex/##g; s#[^ :]*CMakeFiles/[^ :]*/##g" | head -n 40 | head -c 6000)"
+            output+=$'\n\n'"compiler output:"$'\n'"$(compiler_output "$build_log" "$ex/")"
         fi
         tests+=("$(printf '    {"name": %s, "number": %s, "score": %s, "max_score": %s, "status": "%s", "output": %s, "visibility": "visible"}' \
             "$(json_string "$title")" "$(json_string "$id")" "$points" "$max" \
@@ -992,9 +1093,7 @@ grade_submission() {
 
     # leftovers of its user: files in the world-writable folders (the
     # namespaces' own folders are gone already)
-    if [[ "$GRADE_ISOLATION" != none ]]; then
-        find /tmp /var/tmp /dev/shm -xdev -user "$uid" -delete 2>/dev/null || true
-    fi
+    grade_leftovers "$uid"
     rm -rf -- "$work"
     local c tally=""
     for c in "${GRADE_STATUSES[@]}"; do tally+="$(grep -cxF "$c" <<<"$counts" || true)"$'\t'; done

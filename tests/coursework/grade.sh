@@ -130,9 +130,12 @@ printf '# weights\n03.1 2\n' >"$tmp/points"
 
 note "./course grade, 2 at a time"
 RC=0
-(cd "$HANDOUT" && ./course grade "$subs"/* --out "$tmp/out" --timeout 20 --jobs 2 --memory 768 --points "$tmp/points") ||
-    RC=$?
+(cd "$HANDOUT" && exec ./course grade "$subs"/* --out "$tmp/out" --timeout 20 --jobs 2 --memory 768 --points "$tmp/points") &
+grader=$!
+wait "$grader" || RC=$?
 [[ $RC -eq 0 ]] || fail "./course grade exited $RC"
+# the users of this run (GRADE_UID_BASE in tools/coursework.bash): other runs' users are not ours to count
+uid_lo=$((2000000000 + (grader % 4194304) * 512)) uid_hi=$((2000000000 + (grader % 4194304) * 512 + 512))
 
 note "grades.csv"
 grades="$(facts grades "$tmp/out/grades.csv")"
@@ -191,9 +194,9 @@ note "nothing of the submissions left, nothing outside written"
 [[ ! -e "$tmp/etc/x" && ! -e "$subs/../../etc/x" && ! -e /etc/x ]] || fail "the evil archive wrote outside its folder"
 [[ ! -e /dev/shm/corelab.vandal && ! -e /tmp/corelab.vandal ]] || fail "the vandal's files are left"
 if [[ "$(id -u)" -eq 0 ]]; then
-    left="$(ps -eo uid=,pid=,args= | awk '$1 >= 2000000000 && $1 < 4294967294')"
+    left="$(ps -eo uid=,pid=,args= | awk -v lo="$uid_lo" -v hi="$uid_hi" '$1 >= lo && $1 < hi')"
     [[ -z "$left" ]] || fail "processes of the submissions' users still run: $left"
-    left="$(find /tmp /var/tmp /dev/shm -xdev -uid +1999999999 2>/dev/null | head)"
+    left="$(find /tmp /var/tmp /dev/shm -xdev -uid +$((uid_lo - 1)) -uid -"$uid_hi" 2>/dev/null | head)"
     [[ -z "$left" ]] || fail "files of the submissions' users are left: $left"
 fi
 [[ -z "$(ls -d "$HANDOUT"/build/grade.* 2>/dev/null)" ]] || fail "the grading work folder is left"
