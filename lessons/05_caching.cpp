@@ -20,14 +20,14 @@
 #include <string>      // std::string
 #include <vector>      // std::vector
 
-#include "corelab/cli.hpp"        // Cli, run_lesson: the shared command line
-#include "corelab/cpu_info.hpp"   // format_size
-#include "corelab/dataset.hpp"    // make_uniform: the numbers of lesson 02
-#include "corelab/ipc/names.hpp"  // flush_stdio: before a fork and before a child's _exit
-#include "corelab/memory.hpp"     // Memory: the disk cache
-#include "corelab/notebook.hpp"   // run_cell: joblib's Memory timed here
-#include "corelab/reduce.hpp"     // sum_fast
-#include "corelab/report.hpp"     // best_of, Report
+#include "corelab/children.hpp"  // flush_stdio: before a fork and before a child's _exit
+#include "corelab/cli.hpp"       // Cli, run_lesson: the shared command line
+#include "corelab/cpu_info.hpp"  // format_size
+#include "corelab/dataset.hpp"   // make_uniform: the numbers of lesson 02
+#include "corelab/memory.hpp"    // Memory: the disk cache
+#include "corelab/notebook.hpp"  // run_cell: joblib's Memory timed here
+#include "corelab/reduce.hpp"    // sum_fast
+#include "corelab/report.hpp"    // best_of, Report
 
 namespace {
 
@@ -51,7 +51,7 @@ template <class F>
 corelab::Timed<double> in_new_process(F call) {
     int fds[2];
     if (::pipe(fds) != 0) throw corelab::Error("cannot create a pipe");
-    corelab::ipc::flush_stdio();  // or the child would print this process's unwritten output again
+    corelab::flush_stdio();  // or the child would print this process's unwritten output again
     const pid_t pid = ::fork();
     if (pid == 0) {  // the child: time one call, send {seconds, result}, never return
         double out[2] = {-1.0, 0.0};
@@ -61,7 +61,7 @@ corelab::Timed<double> in_new_process(F call) {
             out[0] = watch.seconds();
         } catch (...) {
         }
-        corelab::ipc::flush_stdio();  // _exit flushes nothing: what the call printed would be lost
+        corelab::flush_stdio();  // _exit flushes nothing: what the call printed would be lost
         ::_exit(::write(fds[1], out, sizeof out) == static_cast<ssize_t>(sizeof out) ? 0 : 1);
     }
     ::close(fds[1]);

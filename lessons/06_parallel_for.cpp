@@ -140,7 +140,9 @@ void lesson(const corelab::LessonOptions& opt) {
         chosen = corelab::parse_backend(ex["backend"].as<std::string>());
         if (ex.count("jobs") != 0) jobs = corelab::parse_n_jobs(ex["jobs"].as<std::string>());
     } catch (const corelab::Error& e) {
-        throw corelab::UsageError(e.what());  // a bad command line: exit 2 with the usage line
+        // a bad command line: exit 2 with the usage line
+        throw corelab::UsageError((e.about() == corelab::About::backend ? "--backend: " : "--jobs: ") +
+                                  std::string(e.what()));
     }
     corelab::Report report(opt, std::cout);
     const unsigned cpus = corelab::usable_cpus();

@@ -1,11 +1,14 @@
 // Tests of corelab/cli.hpp: good and bad command lines, and run_lesson's exit statuses.
 #include <doctest/doctest.h>
 
+#include <iostream>   // std::cerr (run_lesson's messages, captured)
+#include <sstream>    // std::ostringstream
 #include <stdexcept>  // std::runtime_error
 #include <string>     // std::string
 #include <vector>     // std::vector
 
 #include "corelab/cli.hpp"
+#include "corelab/dataset.hpp"  // make_uniform: an Error about the size
 
 namespace {
 
@@ -110,4 +113,29 @@ TEST_CASE("cli: run_lesson turns outcomes into exit statuses 0 1 and 2") {
     CHECK(corelab::run_lesson(3, bad, cli, [](const corelab::LessonOptions&) { FAIL("ran with --n 0"); }) == 2);
     CHECK(corelab::run_lesson(2, help, cli, [](const corelab::LessonOptions&) { FAIL("ran with --help"); }) == 0);
     CHECK(corelab::run_lesson(3, ok, cli, [](const corelab::LessonOptions&) { throw std::runtime_error("x"); }) == 1);
+}
+
+TEST_CASE("cli: the library's error states the fact, and run_lesson adds the advice that names the flag") {
+    corelab::Cli cli("lesson", "a test lesson");
+    const char* args[] = {"lesson", "--n", "5"};
+    const auto body = [](const corelab::LessonOptions&) {
+        (void)corelab::make_uniform(10'000'000'000'000ULL, 1);  // 80 TB: more than any test machine has
+    };
+    std::string library;
+    try {
+        body({});
+    } catch (const corelab::Error& e) {
+        library = e.what();
+        CHECK(e.about() == corelab::About::size);
+    }
+    REQUIRE_FALSE(library.empty());
+    CHECK(library.find("--") == std::string::npos);  // no lesson's flag in the library's words
+    std::ostringstream err;
+    auto* const old = std::cerr.rdbuf(err.rdbuf());
+    const int status = corelab::run_lesson(3, args, cli, body);
+    std::cerr.rdbuf(old);
+    CHECK(status == 1);
+    CHECK(err.str() == "error: " + library + ": use a smaller --n\n");
+    CHECK(corelab::lesson_advice(corelab::Error("x")).empty());
+    CHECK(corelab::lesson_advice(corelab::Error("x", corelab::About::jobs)) == "use fewer --jobs");
 }

@@ -47,8 +47,8 @@ public:
             const int err = errno;
             std::string text = std::string("cannot ") + why + " " + path + ": " + std::strerror(err);
             if (err == ENOENT && (flags & O_CREAT) == 0) text += " (was it removed? check the path)";
-            if (err == EACCES) text += " (no permission: choose another directory with --dir)";
-            throw Error(text);
+            if (err == EACCES) text += " (no permission)";
+            throw Error(text, err == EACCES ? About::directory : About::nothing);
         }
     }
     Fd(Fd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
@@ -82,8 +82,9 @@ void write_all(int fd, const void* data, std::size_t bytes, std::uint64_t offset
         if (w < 0 && errno == EINTR) continue;
         if (w < 0) {
             const int err = errno;
-            throw Error("cannot write " + path + ": " + std::strerror(err) +
-                        (err == ENOSPC ? " (the disk is full: use a smaller --n or another --dir)" : ""));
+            throw Error(
+                "cannot write " + path + ": " + std::strerror(err) + (err == ENOSPC ? " (the disk is full)" : ""),
+                err == ENOSPC ? About::disk_room : About::nothing);
         }
         p += w;
         bytes -= static_cast<std::size_t>(w);
@@ -386,8 +387,8 @@ double cached_fraction(const std::string& path) {
 std::uint64_t free_disk_bytes(const std::string& directory) {
     struct statvfs fs{};
     if (::statvfs(directory.c_str(), &fs) != 0) {
-        throw Error("cannot use the directory " + directory + ": " + errno_text() +
-                    " (create it, or choose another with --dir)");
+        throw Error("cannot use the directory " + directory + ": " + errno_text() + " (does it exist?)",
+                    About::directory);
     }
     return static_cast<std::uint64_t>(fs.f_bavail) * fs.f_frsize;
 }
@@ -396,7 +397,8 @@ void check_disk_room(const std::string& directory, std::uint64_t bytes, const st
     const std::uint64_t free_bytes = free_disk_bytes(directory);
     if (bytes > free_bytes) {
         throw Error(what + " needs " + megabytes(bytes) + " in " + directory + ", but it has only " +
-                    megabytes(free_bytes) + " free: use a smaller --n or another --dir");
+                        megabytes(free_bytes) + " free",
+                    About::disk_room);
     }
 }
 
