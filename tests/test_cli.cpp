@@ -2,11 +2,14 @@
 #include <doctest/doctest.h>
 
 #include <filesystem>  // std::filesystem::read_symlink
+#include <iostream>    // std::cerr (run_lesson's messages, captured)
+#include <sstream>     // std::ostringstream
 #include <stdexcept>   // std::runtime_error
 #include <string>      // std::string
 #include <vector>      // std::vector
 
 #include "corelab/cli.hpp"
+#include "corelab/dataset.hpp"  // make_uniform: an Error about the size
 
 namespace {
 
@@ -190,4 +193,29 @@ TEST_CASE("cli: a choice lists every word it takes") {
 TEST_CASE("cli: beside_program names a file in the running program's directory") {
     const auto exe = std::filesystem::read_symlink("/proc/self/exe");
     CHECK(corelab::beside_program("lesson05_cache") == exe.parent_path() / "lesson05_cache");
+}
+
+TEST_CASE("cli: the library's error states the fact, and run_lesson adds the advice that names the flag") {
+    corelab::Cli cli("lesson", "a test lesson");
+    const char* args[] = {"lesson", "--n", "5"};
+    const auto body = [](const corelab::LessonOptions&) {
+        (void)corelab::make_uniform(10'000'000'000'000ULL, 1);  // 80 TB: more than any test machine has
+    };
+    std::string library;
+    try {
+        body({});
+    } catch (const corelab::Error& e) {
+        library = e.what();
+        CHECK(e.about() == corelab::About::size);
+    }
+    REQUIRE_FALSE(library.empty());
+    CHECK(library.find("--") == std::string::npos);  // no lesson's flag in the library's words
+    std::ostringstream err;
+    auto* const old = std::cerr.rdbuf(err.rdbuf());
+    const int status = corelab::run_lesson(3, args, cli, body);
+    std::cerr.rdbuf(old);
+    CHECK(status == 1);
+    CHECK(err.str() == "error: " + library + ": use a smaller --n\n");
+    CHECK(corelab::lesson_advice(corelab::Error("x")).empty());
+    CHECK(corelab::lesson_advice(corelab::Error("x", corelab::About::jobs)) == "use fewer --jobs");
 }

@@ -170,7 +170,7 @@ TEST_CASE("conclusions 03: the fork's cost against the work, the queue, the note
     CHECK(has(small, "A fork and reap of this 160 MB process cost 1.0 ms, 1% of the loop's 100.0 ms: small against"));
     CHECK(has(small, "Copying the data through the queue took 10.00x as long as inheriting it (share_fork)."));
     CHECK(has(small, "Its cell here: 0.51x from two Python processes."));
-    CHECK(has(small, "--sweep, processes (workers: speed-up): 1: "));
+    CHECK(has(small, "Sweep of processes (workers: speed-up): 1: "));
     const std::string large = conclude("03_two_process_mean", quiet,
                                        {{{"serial_loop", 0.01}, {"process_spawn", 0.002}},
                                         {"python_loop", "python_two_process", "sweep_processes_1", "sweep_processes_2",
@@ -194,7 +194,7 @@ TEST_CASE("conclusions 04: threads, the emulated GIL, false sharing" * doctest::
     CHECK(has(q, "Its cell here") == false);
     CHECK(has(q, "The notebook's cell here: two Python threads gave 1.13x over its loop."));
     CHECK(has(q, "A thread starts and joins in 23.0 µs"));
-    CHECK(has(q, "--sweep, threads"));
+    CHECK(has(q, "Sweep of threads"));
     const std::string odd =
         conclude("04_two_thread_mean", quiet,
                  {{{"serial_loop", 1.0}, {"two_thread_gil", 0.5}, {"false_sharing", 0.5}, {"padded_slots", 0.5}}});
@@ -264,8 +264,8 @@ TEST_CASE("conclusions 06: the optimiser, more jobs than CPUs, the notebook here
     CHECK(has(q, "processes_6 (6 workers on 2 CPUs) gave"));
     CHECK(has(q, "The notebook (its laptop, Python, x = 10000): loop 21.7 s, 2 processes 1.98x, 2 threads 1.13x"));
     CHECK(has(q, "Its cell here: 2 processes 0.36x, 2 threads 0.89x over its own loop."));
-    CHECK(has(q, "--sweep, processes"));
-    CHECK(has(q, "--sweep, threads"));
+    CHECK(has(q, "Sweep of processes"));
+    CHECK(has(q, "Sweep of threads"));
     const std::string debug = conclude("06_parallel_for", quiet, {{{"f_naive", 0.08}, {"f_call", 0.09}}});
     CHECK(has(debug, "this build kept the loops of both"));
     const std::string many = conclude("06_parallel_for", quiet,

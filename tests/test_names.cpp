@@ -1,6 +1,6 @@
 // Tests of corelab/ipc/names.hpp: names, the stale sweep and its liveness
 // locks (a zombie owner, a reused pid, an owner in another pid namespace, a
-// worker that inherited the lock, ./course clean-ipc), room checks, thread count.
+// worker that inherited the lock, ./course clean-ipc), room checks.
 #include <doctest/doctest.h>
 #include <fcntl.h>     // open
 #include <poll.h>      // poll
@@ -155,42 +155,6 @@ TEST_CASE("ipc names: room in /dev/shm is checked before anything is created") {
         CHECK(what.find("a huge segment") != std::string::npos);
         CHECK(what.find("/dev/shm") != std::string::npos);
     }
-}
-
-TEST_CASE("ipc names: live_threads counts a started thread" * doctest::timeout(30)) {
-    const unsigned before = ipc::live_threads();
-    CHECK(before >= 1);
-    std::atomic<bool> stop{false};
-    std::thread t([&] {
-        while (!stop.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    });
-    CHECK(ipc::live_threads() >= before + 1);  // ThreadSanitizer may start its own thread now too
-    stop = true;
-    t.join();
-}
-
-TEST_CASE("names: a worker child ignores SIGINT and kill_and_reap stops and reaps it" * doctest::timeout(30)) {
-    const pid_t parent = ::getpid();
-    const pid_t pid = corelab::ipc::fork_worker_child(0, "(test)");
-    if (pid == 0) {
-        struct sigaction now{};
-        ::sigaction(SIGINT, nullptr, &now);
-        if (now.sa_handler != SIG_IGN) ::_exit(3);  // the parent must be the one to stop it
-        ::raise(SIGINT);                            // ignored: the child keeps running
-        ::pause();                                  // until SIGKILL
-        ::_exit(4);
-    }
-    REQUIRE(pid > 0);
-    std::vector<pid_t> pids{pid, 0};  // a second slot never started: skipped
-    std::vector<bool> reaped{false, false};
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    int status = 0;
-    CHECK(::waitpid(pid, &status, WNOHANG) == 0);  // still alive: SIGINT was ignored
-    corelab::ipc::kill_and_reap(parent, pids, reaped);
-    CHECK(reaped[0]);
-    CHECK_FALSE(reaped[1]);
-    CHECK(::kill(pid, 0) == -1);                        // reaped: the pid no longer exists
-    corelab::ipc::kill_and_reap(parent, pids, reaped);  // twice is harmless
 }
 
 // Other test programs run beside these and sweep /dev/shm too (each one the

@@ -198,7 +198,7 @@ TEST_CASE("report: a sweep's summary names the best worker count against the CPU
         t.rows.push_back(r);
     }
     CHECK(corelab::sweep_summary(t, "sweep_processes_") ==
-          "--sweep, processes (workers: speed-up): 1: 0.98x, 2: 1.90x, 3: 1.80x, 4: 1.85x; the most, 1.90x, with 2 "
+          "Sweep of processes (workers: speed-up): 1: 0.98x, 2: 1.90x, 3: 1.80x, 4: 1.85x; the most, 1.90x, with 2 "
           "on 2 CPUs: more workers than CPUs only take turns on them.");
     CHECK(corelab::sweep_summary(t, "sweep_threads_").empty());
     t.rows.back().seconds = 1.0 / 2.4;  // 4 workers beat 2 on 2 CPUs

@@ -46,8 +46,8 @@ Fd open_file(const std::string& path, int flags, const char* why, mode_t mode = 
         const int err = errno;
         std::string text = std::string("cannot ") + why + " " + path + ": " + std::strerror(err);
         if (err == ENOENT && (flags & O_CREAT) == 0) text += " (was it removed? check the path)";
-        if (err == EACCES) text += " (no permission: choose another directory with --dir)";
-        throw Error(text);
+        if (err == EACCES) text += " (no permission)";
+        throw Error(text, err == EACCES ? About::directory : About::nothing);
     }
     return fd;
 }
@@ -61,8 +61,8 @@ struct stat stat_of(int fd, const std::string& path) {
 // Writes all `bytes` at `offset`, resuming after signals and short writes.
 void write_all(int fd, const void* data, std::size_t bytes, std::uint64_t offset, const std::string& path) {
     if (const int err = detail::pwrite_full(fd, data, bytes, offset)) {
-        throw Error("cannot write " + path + ": " + std::strerror(err) +
-                    (err == ENOSPC ? " (the disk is full: use a smaller --n or another --dir)" : ""));
+        throw Error("cannot write " + path + ": " + std::strerror(err) + (err == ENOSPC ? " (the disk is full)" : ""),
+                    err == ENOSPC ? About::disk_room : About::nothing);
     }
 }
 
@@ -343,8 +343,8 @@ double cached_fraction(const std::string& path) {
 std::uint64_t free_disk_bytes(const std::string& directory) {
     struct statvfs fs{};
     if (::statvfs(directory.c_str(), &fs) != 0) {
-        throw Error("cannot use the directory " + directory + ": " + errno_text() +
-                    " (create it, or choose another with --dir)");
+        throw Error("cannot use the directory " + directory + ": " + errno_text() + " (does it exist?)",
+                    About::directory);
     }
     return static_cast<std::uint64_t>(fs.f_bavail) * fs.f_frsize;
 }
@@ -353,7 +353,8 @@ void check_disk_room(const std::string& directory, std::uint64_t bytes, const st
     const std::uint64_t free_bytes = free_disk_bytes(directory);
     if (bytes > free_bytes) {
         throw Error(what + " needs " + megabytes(bytes) + " in " + directory + ", but it has only " +
-                    megabytes(free_bytes) + " free: use a smaller --n or another --dir");
+                        megabytes(free_bytes) + " free",
+                    About::disk_room);
     }
 }
 

@@ -309,6 +309,29 @@ void check_lesson_memory(const char* option, std::uint64_t count, const Footprin
     }
 }
 
+std::string lesson_advice(const Error& e) {
+    switch (e.about()) {
+        case About::size:
+            return "use a smaller --n";
+        case About::directory:
+            return "choose another directory with --dir";
+        case About::disk_room:
+            return "use a smaller --n or another --dir";
+        case About::shared_memory:
+            return "use a smaller --n, remove stale objects (./course clean-ipc) or give it more room (docker run "
+                   "--shm-size=2g)";
+        case About::workers:
+            return "use fewer --workers";
+        case About::jobs:
+            return "use fewer --jobs";
+        case About::backend:
+            return "give --backend processes or threads";
+        case About::nothing:
+            break;
+    }
+    return {};
+}
+
 int run_lesson(int argc, const char* const* argv, const Cli& cli,
                const std::function<void(const LessonOptions&)>& body) {
     try {
@@ -325,6 +348,10 @@ int run_lesson(int argc, const char* const* argv, const Cli& cli,
     } catch (const UsageError& e) {
         std::cerr << "error: " << e.what() << '\n' << cli.usage() << '\n';
         return 2;
+    } catch (const Error& e) {
+        const std::string advice = lesson_advice(e);
+        std::cerr << "error: " << e.what() << (advice.empty() ? "" : ": " + advice) << '\n';
+        return 1;
     } catch (const std::bad_alloc&) {
         std::cerr << "error: out of memory: a size on the command line is too large for this machine\n";
         return 1;

@@ -90,7 +90,8 @@ void check_fits_in_memory(std::size_t bytes, const char* what) {
     const std::size_t available = available_memory();
     if (available != 0 && bytes > available) {
         throw Error(std::string(what) + " needs " + gigabytes(bytes) + " but only " + gigabytes(available) +
-                    " of memory is available: use a smaller --n");
+                        " of memory is available",
+                    About::size);
     }
 }
 
@@ -146,7 +147,7 @@ HugeArray<double> make_uniform_part(std::size_t n, std::uint64_t seed, std::size
                     std::to_string(count) + ") do not lie within the " + std::to_string(n) + " of the data");
     }
     if (count > std::numeric_limits<std::size_t>::max() / sizeof(double)) {
-        throw Error("make_uniform: " + std::to_string(count) + " doubles cannot be addressed: use a smaller --n");
+        throw Error("make_uniform: " + std::to_string(count) + " doubles cannot be addressed", About::size);
     }
     check_fits_in_memory(count * sizeof(double), (std::to_string(count) + " doubles").c_str());
 

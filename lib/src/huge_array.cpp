@@ -39,7 +39,7 @@ std::string describe_huge_pages() {
             return "large arrays use 2 MB transparent huge pages (one page fault per 2 MB instead of per 4 KB)";
         case HugePages::never:
             return "transparent huge pages are disabled here (/sys/kernel/mm/transparent_hugepage/enabled is "
-                   "'never'): large arrays use 4 KB pages, so page faults and fork() cost ~500x more";
+                   "'never'): large arrays use 4 KB pages, so page faults and forks cost ~500x more";
         case HugePages::unknown:
             break;
     }
@@ -56,8 +56,7 @@ void* map_huge(std::size_t bytes) {
     const std::size_t span = size + huge_page;
     void* raw = ::mmap(nullptr, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (raw == MAP_FAILED) {
-        throw Error("cannot map " + std::to_string(bytes) + " bytes: " + std::strerror(errno) +
-                    " (use a smaller --n or free memory)");
+        throw Error("cannot map " + std::to_string(bytes) + " bytes: " + std::strerror(errno), About::size);
     }
     const auto start = reinterpret_cast<std::uintptr_t>(raw);
     const std::uintptr_t aligned = (start + huge_page - 1) / huge_page * huge_page;
@@ -74,7 +73,8 @@ void* map_huge(std::size_t bytes) {
 
 void throw_too_large(std::size_t n, std::size_t size) {
     throw Error("cannot allocate " + std::to_string(n) + " elements of " + std::to_string(size) +
-                " bytes: the size does not fit in memory; use a smaller --n");
+                    " bytes: the size does not fit in memory",
+                About::size);
 }
 
 void unmap_huge(void* p, std::size_t bytes) noexcept {

@@ -1,26 +1,25 @@
 // Implementation of corelab/parallel.hpp: n_jobs, progress lines, and the
-// process backend's shared page, pipes, fork, collect and reap.
+// process backend's shared page, pipes and collect, on corelab::Children.
 #include "corelab/parallel.hpp"
 
-#include <fcntl.h>        // fcntl, O_NONBLOCK, O_CLOEXEC
-#include <poll.h>         // poll
-#include <signal.h>       // signal(SIGPIPE)
-#include <sys/mman.h>     // mmap, munmap
-#include <sys/syscall.h>  // SYS_pidfd_open
-#include <sys/uio.h>      // writev
-#include <sys/wait.h>     // waitpid
-#include <unistd.h>       // pipe2, read, _exit, getpid
+#include <fcntl.h>     // fcntl, O_NONBLOCK, O_CLOEXEC
+#include <poll.h>      // pollfd
+#include <signal.h>    // signal(SIGPIPE)
+#include <sys/mman.h>  // mmap, munmap
+#include <sys/uio.h>   // writev
+#include <sys/wait.h>  // WIFEXITED, WEXITSTATUS
+#include <unistd.h>    // pipe2, read, _exit, getpid
 
 #include <cerrno>   // errno
 #include <cstdio>   // std::snprintf
-#include <cstring>  // std::strerror, std::strlen, sigabbrev_np
+#include <cstring>  // std::strerror, std::strlen
 #include <limits>   // std::numeric_limits
 #include <new>      // placement new
 #include <string>   // std::stoi
 
 #include "corelab/cache_line.hpp"  // cache_line: each field of the shared page on a line of its own
+#include "corelab/children.hpp"    // Children, flush_stdio, describe_end, ChildError
 #include "corelab/cpu_info.hpp"    // usable_cpus: n_jobs = -1
-#include "corelab/ipc/names.hpp"   // fork_worker_child, untrack_child, live_threads, flush_stdio
 
 namespace corelab {
 
@@ -45,9 +44,9 @@ int parse_n_jobs(const std::string& text) {
         used = 0;
     }
     if (text.empty() || used != text.size() || n_jobs < -1024 || n_jobs > 1024) {
-        throw Error("--jobs takes a whole number from -1024 to 1024, not '" + text + "'");
+        throw Error("n_jobs takes a whole number from -1024 to 1024, not '" + text + "'", About::jobs);
     }
-    if (n_jobs == 0) throw Error("--jobs 0 means no worker: give 1, 2, ... or -1 for every CPU");
+    if (n_jobs == 0) throw Error("n_jobs = 0 means no worker: give 1, 2, ... or -1 for every CPU", About::jobs);
     return n_jobs;
 }
 
@@ -58,7 +57,7 @@ const char* to_string(Backend backend) noexcept {
 Backend parse_backend(const std::string& text) {
     if (text == "processes") return Backend::processes;
     if (text == "threads") return Backend::threads;
-    throw Error("--backend takes processes or threads, not '" + text + "'");
+    throw Error("the backend is processes or threads, not '" + text + "'", About::backend);
 }
 
 Parallel::Parallel(ParallelOptions options)
@@ -117,12 +116,6 @@ void Progress::finish() {
 
 namespace {
 
-#if defined(__SANITIZE_THREAD__)
-constexpr unsigned allowed_threads = 2;  // ThreadSanitizer's own background thread
-#else
-constexpr unsigned allowed_threads = 1;
-#endif
-
 constexpr std::uint64_t idle = std::numeric_limits<std::uint64_t>::max();
 // a batch's results; a task's error; the end of a worker's results (sent last)
 constexpr std::uint32_t kind_results = 1, kind_error = 2, kind_end = 3;
@@ -142,15 +135,6 @@ struct RecordHead {
     std::uint64_t count = 0;
     std::uint64_t bytes = 0;
 };
-
-std::string signal_name(int sig) {
-    if (const char* abbrev = ::sigabbrev_np(sig)) return std::string("SIG") + abbrev;
-    return "signal " + std::to_string(sig);
-}
-
-std::string who(unsigned k, pid_t pid) {
-    return "worker " + std::to_string(k) + " (pid " + std::to_string(pid) + ")";
-}
 
 // Writes the head and the body, or returns false (the parent is gone). One
 // writev: a record of up to PIPE_BUF bytes then arrives whole, even when a
@@ -184,18 +168,7 @@ ProcessMap::ProcessMap(unsigned workers, std::size_t n, const ParallelOptions& o
       n_(n),
       options_(options),
       name_(std::move(name)),
-      pids_(workers, 0),
-      pidfds_(workers, -1),
-      reaped_(workers, false) {
-    // Forking copies the whole memory but only the calling thread: a lock
-    // another thread holds would stay held forever in the child.
-    const unsigned threads = ipc::live_threads();
-    if (threads > allowed_threads) {
-        throw Error("cannot fork worker processes: this process runs " + std::to_string(threads) +
-                    " threads, and a forked child would inherit locks held by threads it does not have. Use "
-                    "Backend::threads, or start the processes before any thread");
-    }
-    ipc::install_signal_cleanup();  // Ctrl-C kills and reaps our children too
+      children_(workers, "Use Backend::threads, or start the processes before any thread", About::jobs) {
     parent_ = ::getpid();
     page_bytes_ = (1 + workers) * sizeof(SharedLine);
     void* page = ::mmap(nullptr, page_bytes_, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
@@ -211,7 +184,8 @@ ProcessMap::ProcessMap(unsigned workers, std::size_t n, const ParallelOptions& o
             const int err = errno;
             release();
             throw Error(std::string("cannot make a pipe for worker ") + std::to_string(k) + ": " + std::strerror(err) +
-                        " (too many open files? use fewer n_jobs)");
+                            " (too many open files?)",
+                        About::jobs);
         }
         ::fcntl(fds[0], F_SETFL, ::fcntl(fds[0], F_GETFL) | O_NONBLOCK);
         // a 1 MB pipe (Linux's default limit for users) instead of 64 KB: a large
@@ -229,19 +203,15 @@ ProcessMap::~ProcessMap() {
 
 void ProcessMap::release() noexcept {
     if (::getpid() != parent_) return;
-    kill_all();
+    children_.kill_all();
     for (int fd : read_fds_) {
         if (fd >= 0) ::close(fd);
     }
     for (int fd : write_fds_) {
         if (fd >= 0) ::close(fd);
     }
-    for (int fd : pidfds_) {
-        if (fd >= 0) ::close(fd);
-    }
     read_fds_.clear();
     write_fds_.clear();
-    pidfds_.clear();
     if (page_ != nullptr) ::munmap(page_, page_bytes_);
     page_ = nullptr;
 }
@@ -251,22 +221,16 @@ std::atomic<std::uint64_t>& ProcessMap::slot_task(unsigned k) noexcept {
 }
 
 bool ProcessMap::fork_worker(unsigned k) {
-    const pid_t pid = ipc::fork_worker_child(k, "(too many processes? use fewer n_jobs)");
-    if (pid == 0) {
+    if (children_.start(k)) {
         ::signal(SIGPIPE, SIG_IGN);  // a write to a closed pipe fails; we _exit then
         worker_ = k;
-        // keep only our own write end (and no pidfd of an earlier worker)
+        // keep only our own write end
         for (unsigned j = 0; j < workers_; ++j) {
             ::close(read_fds_[j]);
             if (j != k) ::close(write_fds_[j]);
-            if (pidfds_[j] >= 0) ::close(pidfds_[j]);
         }
         return true;
     }
-    pids_[k] = pid;
-    // a descriptor that becomes readable when the child ends (Linux 5.3+;
-    // close-on-exec): the parent sleeps in poll() until a pipe or a child speaks
-    pidfds_[k] = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
     ::close(write_fds_[k]);  // the parent only reads
     write_fds_[k] = -1;
     return false;
@@ -281,8 +245,8 @@ void ProcessMap::write_record(std::uint32_t kind, std::uint64_t first, std::uint
     // getpid() now, not the worker's pid saved at the fork: a copy must say it is one
     const RecordHead head{kind, static_cast<std::int32_t>(::getpid()), first, count, size};
     if (!write_record_to(write_fds_[worker_], head, bytes, size)) {
-        ipc::flush_stdio();
-        ::_exit(70);
+        flush_stdio();
+        ::_exit(exit_could_not_send);
     }
 }
 
@@ -292,12 +256,13 @@ void ProcessMap::send_results(std::size_t first, std::size_t count, const void* 
 }
 
 void ProcessMap::send_error_and_exit(std::size_t task, const char* message) noexcept {
-    write_record(kind_error, task, 0, message, std::strlen(message));
+    const ChildError error = ChildError::of(message);
+    write_record(kind_error, task, 0, error.text, error.size);
     child_exit();
 }
 
 void ProcessMap::child_exit() noexcept {
-    ipc::flush_stdio();                        // _exit flushes nothing: what the tasks printed would be lost
+    flush_stdio();                             // _exit flushes nothing: what the tasks printed would be lost
     write_record(kind_end, 0, 0, nullptr, 0);  // the parent knows we are done from this and our exit
     ::close(write_fds_[worker_]);
     ::_exit(0);  // never back into the caller's code, no destructors, no atexit
@@ -329,7 +294,7 @@ void ProcessMap::collect(const BatchSink& on_batch, Progress* progress) {
         const std::string sent = head.kind == kind_end ? "the end of the worker's results"
                                                        : "a result for task " + std::to_string(head.first);
         return Failure{k, task,
-                       "pid " + std::to_string(head.pid) + ", a copy of " + who(k, pids_[k]) + ", sent " + sent +
+                       "pid " + std::to_string(head.pid) + ", a copy of " + children_.who(k) + ", sent " + sent +
                            ": did a task fork without exec? (a forked child that neither execs nor _exits runs on "
                            "in the worker's loop)"};
     };
@@ -343,7 +308,7 @@ void ProcessMap::collect(const BatchSink& on_batch, Progress* progress) {
             std::memcpy(&head, buf.data() + pos, sizeof head);
             const bool in_range = head.first <= n_ && head.count <= n_ - head.first;
             if (head.kind < kind_results || head.kind > kind_end || !in_range) {
-                failure = Failure{k, std::nullopt, who(k, pids_[k]) + " sent a record that makes no sense"};
+                failure = Failure{k, std::nullopt, children_.who(k) + " sent a record that makes no sense"};
                 break;
             }
             if (used[k] - pos - sizeof head < head.bytes) {
@@ -353,13 +318,13 @@ void ProcessMap::collect(const BatchSink& on_batch, Progress* progress) {
             const char* body = buf.data() + pos + sizeof head;
             const std::optional<std::size_t> task =
                 head.kind == kind_end ? held(k) : std::optional<std::size_t>(head.first);
-            if (head.pid != pids_[k]) {
+            if (head.pid != children_.pid(k)) {
                 failure = from_a_copy(k, head, task);
             } else if (head.kind == kind_error) {
                 const std::string what(body, head.bytes);
                 failure = Failure{
                     k, head.first,
-                    "task " + std::to_string(head.first) + " raised: " + what + " (in " + who(k, pids_[k]) + ")"};
+                    "task " + std::to_string(head.first) + " raised: " + what + " (in " + children_.who(k) + ")"};
             } else if (head.kind == kind_end) {
                 ended[k] = true;
             } else {
@@ -368,7 +333,7 @@ void ProcessMap::collect(const BatchSink& on_batch, Progress* progress) {
                 if (head.count > 0 && head.first < n_ && seen[head.first]) {
                     failure = Failure{k, head.first,
                                       "task " + std::to_string(head.first) + " reported twice (the second time by " +
-                                          who(k, pids_[k]) + "): did a task fork without exec?"};
+                                          children_.who(k) + "): did a task fork without exec?"};
                     break;
                 }
                 if (head.first < n_) seen[head.first] = true;
@@ -397,54 +362,39 @@ void ProcessMap::collect(const BatchSink& on_batch, Progress* progress) {
         if (r == 0) {
             eof[k] = true;
         } else if (errno != EAGAIN && errno != EINTR) {
-            failure = Failure{k, std::nullopt, who(k, pids_[k]) + ": read failed: " + std::strerror(errno)};
+            failure = Failure{k, std::nullopt, children_.who(k) + ": read failed: " + std::strerror(errno)};
         }
         return r < 0 && errno == EINTR;
     };
 
+    std::optional<std::chrono::steady_clock::time_point> deadline;
+    if (options_.timeout.count() > 0) deadline = start + options_.timeout;
     std::vector<pollfd> fds;
     std::vector<unsigned> owner;  // the worker whose pipe fds[i] is
     for (;;) {
-        // sleep until a pipe has data or a child ends (its pidfd), at most
-        // until the deadline; without pidfds, look at the children every 10 ms
+        // sleep until a pipe has data or a child ends (Children watches its
+        // pidfd), at most until the deadline
         fds.clear();
         owner.clear();
-        bool unwatched = false;
         for (unsigned k = 0; k < workers_; ++k) {
-            if (reaped_[k] || eof[k]) continue;
+            if (children_.reaped(k) || eof[k]) continue;
             fds.push_back({read_fds_[k], POLLIN, 0});
             owner.push_back(k);
         }
-        const std::size_t pipes = fds.size();
-        for (unsigned k = 0; k < workers_; ++k) {
-            if (reaped_[k]) continue;
-            if (pidfds_[k] >= 0) {
-                fds.push_back({pidfds_[k], POLLIN, 0});
-            } else {
-                unwatched = true;
-            }
-        }
-        long long wait_ms = unwatched ? 10 : -1;
-        if (options_.timeout.count() > 0) {
-            const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-                options_.timeout - (std::chrono::steady_clock::now() - start));
-            const long long until = std::max<long long>(1, left.count() + 1);
-            wait_ms = wait_ms < 0 ? until : std::min(wait_ms, until);
-        }
-        if (::poll(fds.data(), fds.size(), static_cast<int>(wait_ms)) < 0 && errno != EINTR) {
-            failure = Failure{0, std::nullopt, std::string("poll failed: ") + std::strerror(errno)};
-        }
-        for (std::size_t i = 0; i < pipes && !failure; ++i) {
+        children_.wait(fds, deadline);
+        for (std::size_t i = 0; i < fds.size() && !failure; ++i) {
             if ((fds[i].revents & (POLLIN | POLLHUP | POLLERR)) != 0) (void)read_some(owner[i]);
         }
         // reap every child that ended, take what it left in its pipe, and say how it ended
         for (unsigned k = 0; k < workers_ && !failure; ++k) {
-            if (reaped_[k]) continue;
-            int status = 0;
-            const pid_t r = ::waitpid(pids_[k], &status, WNOHANG);
-            if (r == 0 || (r < 0 && errno == EINTR)) continue;
-            reaped_[k] = true;
-            ipc::untrack_child(pids_[k]);
+            std::optional<int> status;
+            try {
+                status = children_.try_reap(k);
+            } catch (const Error& e) {
+                failure = Failure{k, held(k), e.what()};
+                break;
+            }
+            if (!status) continue;
             // all it wrote is in the pipe now: read it without waiting for the
             // pipe's end, which a process the task left behind may hold off
             while (!failure && !eof[k] && read_some(k)) {
@@ -453,42 +403,30 @@ void ProcessMap::collect(const BatchSink& on_batch, Progress* progress) {
             const std::string doing = task ? " while running task " + std::to_string(*task) : " between tasks";
             if (failure) {
                 break;
-            } else if (r < 0) {
-                failure = Failure{k, task, who(k, pids_[k]) + " could not be waited for: " + std::strerror(errno)};
-            } else if (WIFSIGNALED(status)) {
-                failure =
-                    Failure{k, task, who(k, pids_[k]) + " was killed by " + signal_name(WTERMSIG(status)) + doing};
-            } else if (WEXITSTATUS(status) != 0) {
-                failure = Failure{k, task,
-                                  who(k, pids_[k]) + " exited with status " + std::to_string(WEXITSTATUS(status)) +
-                                      doing + (WEXITSTATUS(status) == 70 ? " (it could not send its results)" : "")};
+            } else if (!WIFEXITED(*status) || WEXITSTATUS(*status) != 0) {
+                failure = Failure{k, task, describe_end(k, children_.pid(k), *status, doing)};
             } else if (!ended[k]) {
                 failure = Failure{k, task,
-                                  who(k, pids_[k]) + " exited with status 0" + doing +
+                                  describe_end(k, children_.pid(k), *status, doing) +
                                       (task ? ", before returning its result" : ", before it sent all its results")};
             }
         }
-        if (failure) break;
-        bool all_done = true;
-        for (unsigned k = 0; k < workers_; ++k) all_done = all_done && reaped_[k];
-        if (all_done) break;
-        if (options_.timeout.count() > 0 && std::chrono::steady_clock::now() - start >= options_.timeout) {
+        if (failure || children_.all_reaped()) break;
+        if (deadline && std::chrono::steady_clock::now() >= *deadline) {
             std::string running;
             unsigned first_worker = 0;
             std::optional<std::size_t> first_task;
             for (unsigned k = 0; k < workers_; ++k) {
-                if (auto t = held(k); t && !reaped_[k]) {
+                if (auto t = held(k); t && !children_.reaped(k)) {
                     if (!first_task) {
                         first_worker = k;
                         first_task = t;
                     }
                     running +=
-                        (running.empty() ? "" : ", ") + who(k, pids_[k]) + " was running task " + std::to_string(*t);
+                        (running.empty() ? "" : ", ") + children_.who(k) + " was running task " + std::to_string(*t);
                 }
             }
-            failure = Failure{first_worker, first_task,
-                              name_ + " did not finish within " + std::to_string(options_.timeout.count()) + " ms" +
-                                  (running.empty() ? "" : ": " + running) + "; every worker was killed with SIGKILL"};
+            failure = Failure{first_worker, first_task, describe_timeout(name_, options_.timeout, running)};
             break;
         }
     }
@@ -509,7 +447,7 @@ void ProcessMap::collect(const BatchSink& on_batch, Progress* progress) {
 }
 
 void ProcessMap::kill_all() noexcept {
-    ipc::kill_and_reap(parent_, pids_, reaped_);
+    children_.kill_all();
 }
 
 }  // namespace detail

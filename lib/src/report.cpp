@@ -140,7 +140,7 @@ std::string sweep_summary(const Table& t, std::string_view prefix) {
     std::sort(points.begin(), points.end());
     std::string kind(prefix.substr(prefix.rfind("sweep_", 0) == 0 ? 6 : 0));
     if (!kind.empty() && kind.back() == '_') kind.pop_back();
-    std::string text = "--sweep, " + kind + " (workers: speed-up):";
+    std::string text = "Sweep of " + kind + " (workers: speed-up):";
     auto best = points.front();
     for (const auto& [k, s] : points) {
         text += " " + std::to_string(k) + ": " + format_speedup(s) + (k == points.back().first ? ";" : ",");

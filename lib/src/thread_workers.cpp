@@ -6,7 +6,7 @@
 namespace corelab {
 
 ThreadWorkers::ThreadWorkers(unsigned workers) : workers_(workers) {
-    if (workers == 0) throw Error("ThreadWorkers needs at least one worker: give --workers 1 or more");
+    if (workers == 0) throw Error("ThreadWorkers needs at least one worker, not 0", About::workers);
 }
 
 void ThreadWorkers::start_and_join(const std::function<void(unsigned)>& start) {

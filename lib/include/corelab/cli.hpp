@@ -140,9 +140,14 @@ private:
 };
 
 /// Runs a lesson: parses argv with `cli`, calls `body`, and turns errors into
-/// exit statuses: 0 done (or --help), 2 bad command line, 1 runtime error.
+/// exit statuses: 0 done (or --help), 2 bad command line, 1 runtime error
+/// (`error: <message>`, followed by lesson_advice for a corelab::Error).
 int run_lesson(int argc, const char* const* argv, const Cli& cli,
                const std::function<void(const LessonOptions&)>& body);
+
+/// The advice, naming the lessons' flags, for what a library error is about
+/// (Error::about): "use a smaller --n" for About::size; empty for About::nothing.
+std::string lesson_advice(const Error& e);
 
 /// Checks, before a lesson allocates anything, that its peak for `count`
 /// (the value of its `--<option>`, e.g. "n" or "tasks") fits in memory at

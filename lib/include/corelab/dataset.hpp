@@ -51,7 +51,7 @@ inline constexpr double usable_memory_share = 0.9;
 class MemoryShortage : public Error {
 public:
     MemoryShortage(const std::string& message, std::uint64_t largest_count)
-        : Error(message), largest_count_(largest_count) {}
+        : Error(message, About::size), largest_count_(largest_count) {}
     std::uint64_t largest_count() const noexcept { return largest_count_; }
 
 private:

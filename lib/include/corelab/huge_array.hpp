@@ -2,7 +2,7 @@
 //
 // Concept: memory has a price per page. The first touch of a 4 KB page costs a
 // page fault (~3.5 µs on a small VM), so 800 MB in 4 KB pages costs ~0.7 s to
-// fault in, more than summing it; fork() must copy one page-table entry per
+// fault in, more than summing it; a fork must copy one page-table entry per
 // page. In 2 MB-aligned memory marked madvise(MADV_HUGEPAGE) both shrink ~500x.
 // Every large array of the course (datasets, large cache results, read
 // buffers) lives in a HugeArray. Used by lessons 02, 03, 04, 05 and 07.

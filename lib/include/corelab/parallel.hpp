@@ -14,14 +14,14 @@
 // 2 ms for threads), never so large that fewer than about 4 batches per worker
 // remain, so tiny tasks do not drown in overhead and long ones still spread.
 //
-// Backend::processes forks the workers once per map() call, after the inputs
+// Backend::processes starts the workers (corelab::Children) once per map() call, after the inputs
 // exist: children read them copy-on-write. The cursor and one "task held"
 // slot per worker live in an anonymous MAP_SHARED page (lock-free
 // atomics: a worker killed mid-task cannot leave a lock held); results come
 // back through one pipe per worker, a batch per record (trivially copyable
 // results as raw bytes, others serialised with cereal). Nothing is named, so
 // nothing can be left in /dev/shm. The parent sleeps in poll() on the pipes
-// and the children's pidfds; a worker is done when it has exited and its
+// and the children's pidfds (no polling interval); a worker is done when it has exited and its
 // last record ("end of results") has arrived, not at its pipe's end, which a
 // process a task left behind could hold off. A task that throws, a worker
 // killed by a signal or gone mid-task, a copy of a worker (a task forked
@@ -53,6 +53,7 @@
 #include <vector>                      // std::vector
 
 #include "corelab/cache_line.hpp"      // CacheAligned: the threads' shared cursor on a line of its own
+#include "corelab/children.hpp"        // Children: start, watch and reap the workers
 #include "corelab/error.hpp"           // Error, WorkerError
 #include "corelab/thread_workers.hpp"  // ThreadWorkers
 
@@ -246,12 +247,10 @@ private:
     std::size_t n_;
     ParallelOptions options_;
     std::string name_;
+    Children children_;  // before the page and the pipes: it checks the threads first
     void* page_ = nullptr;
     std::size_t page_bytes_ = 0;
     std::vector<int> read_fds_, write_fds_;
-    std::vector<pid_t> pids_;
-    std::vector<int> pidfds_;  // readable when child k ends; -1 where pidfd_open is missing
-    std::vector<bool> reaped_;
     pid_t parent_ = 0;
     unsigned worker_ = 0;  // in a child: which worker it is
 };

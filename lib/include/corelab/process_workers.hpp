@@ -1,18 +1,18 @@
 // corelab/process_workers.hpp — the notebook's `Process`es: forked workers.
 //
-// Concept: fork() makes a child that starts as a copy of the parent: its
+// Concept: a fork makes a child that starts as a copy of the parent: its
 // memory (copy-on-write: a page is copied only when one side writes it), its
 // code, its data. Child k runs fn(k), sends its result through an
 // ipc::MessageQueue (the notebook's `Queue`) and `_exit`s without running the
 // parent's destructors or atexit handlers (having flushed what it printed:
-// `_exit` flushes nothing). The parent collects one result
-// per child, reaps every child and never waits without a bound: it looks at
-// the queue (never waiting inside it) and waitpid(WNOHANG), sleeping between
-// looks on the children's pidfds, so a child that threw, crashed, was killed
-// or hung is noticed at once (a hung one at the timeout) and
-// reported by name, pid and signal, like joblib's loky does. Children ignore
-// SIGINT (the parent stops them), die with their parent (PR_SET_PDEATHSIG),
-// and are never forked from a process that runs other threads.
+// `_exit` flushes nothing). The parent collects one result per child and
+// reaps every child: it looks at the queue (never waiting inside it) each
+// time a child ends, sleeping on the children's pidfds in between
+// (corelab::Children), so a child that threw, crashed, was killed or hung is
+// noticed at once (a hung one at the timeout) and reported by name, pid and
+// signal, like joblib's loky does. Children ignore SIGINT (the parent stops
+// them), die with their parent (PR_SET_PDEATHSIG), and are never forked from
+// a process that runs other threads.
 // Used by lesson 03; ThreadWorkers (lesson 04) has the same shape.
 #pragma once
 
@@ -21,14 +21,14 @@
 #include <chrono>       // std::chrono::milliseconds
 #include <cstddef>      // std::size_t
 #include <cstdint>      // std::uint32_t
-#include <cstring>      // std::memcpy, std::strncpy
-#include <exception>    // std::exception
+#include <cstring>      // std::memcpy
 #include <functional>   // std::function
 #include <optional>     // std::optional
 #include <type_traits>  // std::invoke_result_t
 #include <utility>      // std::forward
 #include <vector>       // std::vector
 
+#include "corelab/children.hpp"           // Children, ChildError
 #include "corelab/error.hpp"              // Error, WorkerError
 #include "corelab/ipc/message_queue.hpp"  // the results travel through one
 
@@ -39,9 +39,6 @@ struct ProcessOptions {
     /// 0: no timeout. Otherwise children still running after it are SIGKILLed,
     /// reaped, and run() throws WorkerError naming the first of them.
     std::chrono::milliseconds timeout{0};
-    /// The longest pause between two polls of the queue and of waitpid where
-    /// the kernel has no pidfd_open (elsewhere the parent sleeps on pidfds).
-    std::chrono::microseconds poll_ceiling{200};
 };
 
 namespace detail {
@@ -50,7 +47,7 @@ namespace detail {
 struct MessageHead {
     std::uint32_t worker = 0;
     std::uint32_t failed = 0;  ///< 1: error holds the child's exception message
-    char error[240] = {};
+    ChildError error;
 };
 
 template <class R>
@@ -70,9 +67,9 @@ public:
     /// Kills and reaps any child still running (when collect() did not finish).
     ~ProcessRun();
 
-    /// Forks worker k. Returns true in the child (which must then call
+    /// Starts worker k. Returns true in the child (which must then call
     /// child_send and never return), false in the parent.
-    bool fork_worker(unsigned k);
+    bool fork_worker(unsigned k) { return children_.start(k); }
     /// In the child: sends the message and _exits (status 0; 70 when the
     /// message could not be sent).
     [[noreturn]] void child_send(const void* message) noexcept;
@@ -82,18 +79,11 @@ public:
     void collect(const std::function<void(const void*)>& on_result);
 
 private:
-    void abort_all() noexcept;
     unsigned workers_;
     ProcessOptions options_;
     std::size_t message_size_;
+    Children children_;  // before the queue: it checks the threads first
     ipc::detail::QueueCore queue_;
-    /// Sleeps until a child ends or `longest` passes (pidfds), or backs off
-    /// where the kernel has no pidfd_open. Never longer than `longest`.
-    void wait_for_children(ipc::Backoff& backoff, std::chrono::milliseconds longest);
-    std::vector<pid_t> pids_;
-    std::vector<int> pidfds_;  // -1 where pidfd_open is not available
-    std::vector<bool> reaped_;
-    pid_t parent_ = 0;
 };
 
 }  // namespace detail
@@ -108,9 +98,10 @@ public:
 
     /// Forks size() children; child k runs fn(k), sends its result through an
     /// ipc::MessageQueue and _exits. Returns the results in worker order.
-    /// Throws WorkerError when a worker threw (its message), was killed by a
-    /// signal or exited non-zero (`worker 1 (pid 4242) was killed by SIGKILL
-    /// while computing its part`), or outlived options().timeout; the other
+    /// Throws WorkerError when a worker threw (`worker 1 (pid 4242) raised:
+    /// <its message>`), was killed by a signal or exited (`worker 1 (pid 4242)
+    /// was killed by SIGKILL while computing its part`), or outlived
+    /// options().timeout; the other
     /// children are then killed, every child is reaped and the queue removed.
     /// Throws corelab::Error when this process runs other threads (forking
     /// them is unsafe) or the queue cannot be made. The result type must be
@@ -130,13 +121,9 @@ public:
                 message.head.worker = k;
                 try {
                     message.value = fn(k);
-                } catch (const std::exception& e) {
-                    message.head.failed = 1;
-                    std::strncpy(message.head.error, e.what(), sizeof message.head.error - 1);
                 } catch (...) {
                     message.head.failed = 1;
-                    std::strncpy(message.head.error, "an exception that is not a std::exception",
-                                 sizeof message.head.error - 1);
+                    message.head.error = ChildError::current();
                 }
                 process_run.child_send(&message);
             }

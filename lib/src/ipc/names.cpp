@@ -1,47 +1,40 @@
 // Implementation of corelab/ipc/names.hpp: names, liveness locks, the stale
-// sweep, and the signal handler's tables (fixed arrays and atomics: a handler
-// may not allocate).
+// sweep, and the signal handler's table of names (fixed arrays and atomics: a
+// handler may not allocate).
 #include "corelab/ipc/names.hpp"
 
 #include <dirent.h>       // fdopendir, readdir
 #include <fcntl.h>        // open, openat, fcntl(F_OFD_SETLK)
 #include <signal.h>       // sigaction, kill, raise
 #include <sys/file.h>     // flock
-#include <sys/prctl.h>    // prctl(PR_SET_PDEATHSIG)
 #include <sys/random.h>   // getrandom
 #include <sys/stat.h>     // fstat, fstatat
 #include <sys/statvfs.h>  // statvfs
-#include <sys/wait.h>     // waitpid
-#include <unistd.h>       // getpid, unlink, fork, getppid, _exit
+#include <unistd.h>       // getpid, unlink
 
-#include <atomic>    // std::atomic
-#include <cerrno>    // errno
-#include <chrono>    // std::chrono::milliseconds
-#include <cstdio>    // std::snprintf, std::fflush
-#include <cstring>   // std::strcmp, std::strerror
-#include <iostream>  // std::cout, std::cerr, std::clog (flushed before a fork)
-#include <mutex>     // std::once_flag
-#include <random>    // std::random_device
-#include <thread>    // std::this_thread::sleep_for
+#include <atomic>   // std::atomic
+#include <cerrno>   // errno
+#include <chrono>   // std::chrono::milliseconds
+#include <cstdio>   // std::snprintf, std::fflush
+#include <cstring>  // std::strcmp, std::strerror
+#include <mutex>    // std::once_flag
+#include <random>   // std::random_device
+#include <thread>   // std::this_thread::sleep_for
 
 #include "corelab/error.hpp"  // Error
 
 namespace corelab::ipc {
 namespace {
 
-// One tracked object or child. state: 0 free, 1 being written, 2 in use.
+// One tracked object. state: 0 free, 1 being written, 2 in use.
 struct NameSlot {
     std::atomic<int> state{0};
     pid_t owner = 0;
     char path[512] = {};
 };
-struct ChildSlot {
-    std::atomic<int> state{0};
-    pid_t owner = 0;
-    pid_t pid = 0;
-};
 NameSlot g_names[256];
-ChildSlot g_children[1024];
+// What the handler does first (Children: kill and reap this process's children).
+std::atomic<void (*)() noexcept> g_cleanup_hook{nullptr};
 
 template <class Slot, std::size_t N, class Fill>
 bool claim_slot(Slot (&slots)[N], Fill fill) {
@@ -57,19 +50,11 @@ bool claim_slot(Slot (&slots)[N], Fill fill) {
     return false;
 }
 
-// The handler: only async-signal-safe calls (kill, waitpid, unlink, sigaction, raise).
+// The handler: only async-signal-safe calls (the hook's, unlink, sigaction, raise).
 void on_signal(int sig) {
     const int saved = errno;
     const pid_t self = ::getpid();
-    for (ChildSlot& c : g_children) {
-        if (c.state.load(std::memory_order_acquire) == 2 && c.owner == self) ::kill(c.pid, SIGKILL);
-    }
-    for (ChildSlot& c : g_children) {
-        if (c.state.load(std::memory_order_acquire) == 2 && c.owner == self) {
-            while (::waitpid(c.pid, nullptr, 0) < 0 && errno == EINTR) {
-            }
-        }
-    }
+    if (const auto hook = g_cleanup_hook.load(std::memory_order_acquire)) hook();
     for (NameSlot& s : g_names) {
         if (s.state.load(std::memory_order_acquire) == 2 && s.owner == self) ::unlink(s.path);
     }
@@ -278,18 +263,20 @@ void check_room(std::size_t bytes, const std::string& what) {
     struct statvfs fs{};
     if (::statvfs(shm_directory, &fs) != 0) {
         throw Error(std::string("cannot create ") + what + ": " + shm_directory + " is not usable (" +
-                    std::strerror(errno) + "); POSIX shared memory needs a tmpfs mounted there");
+                        std::strerror(errno) + "); POSIX shared memory needs a tmpfs mounted there",
+                    About::shared_memory);
     }
     const unsigned long long free_bytes = static_cast<unsigned long long>(fs.f_bavail) * fs.f_frsize;
     if (bytes > free_bytes) {
         char text[320];
-        std::snprintf(text, sizeof text,
-                      "%s needs %.1f MB but %s has only %.1f MB free: use a smaller --n, remove stale objects "
-                      "(./course clean-ipc) or give it more room (docker run --shm-size=2g)",
-                      what.c_str(), static_cast<double>(bytes) / 1e6, shm_directory,
-                      static_cast<double>(free_bytes) / 1e6);
-        throw Error(text);
+        std::snprintf(text, sizeof text, "%s needs %.1f MB but %s has only %.1f MB free", what.c_str(),
+                      static_cast<double>(bytes) / 1e6, shm_directory, static_cast<double>(free_bytes) / 1e6);
+        throw Error(text, About::shared_memory);
     }
+}
+
+void set_signal_cleanup_hook(void (*hook)() noexcept) noexcept {
+    g_cleanup_hook.store(hook, std::memory_order_release);
 }
 
 void install_signal_cleanup() {
@@ -345,101 +332,6 @@ void untrack_path(const std::string& path) noexcept {
             return;
         }
     }
-}
-
-void track_child(pid_t child) {
-    if (!claim_slot(g_children, [&](ChildSlot& s) { s.pid = child; })) {
-        throw Error("too many worker processes at once (" + std::to_string(std::size(g_children)) + ")");
-    }
-}
-
-void flush_stdio() noexcept {
-    try {
-        std::cout.flush();  // their own buffers, where sync_with_stdio(false) gave them one
-        std::cerr.flush();
-        std::clog.flush();
-    } catch (...) {  // a stream set to throw on failure: what stdio holds still goes out
-    }
-    std::fflush(nullptr);  // every FILE: stdout, stderr and those the program opened
-}
-
-pid_t fork_worker_child(unsigned worker, const std::string& advice) {
-    flush_stdio();
-    const pid_t parent = ::getpid();
-    // Hold SIGINT/SIGTERM until the child is tracked, so the cleanup handler
-    // never misses a child it must stop.
-    sigset_t stop, old;
-    ::sigemptyset(&stop);
-    ::sigaddset(&stop, SIGINT);
-    ::sigaddset(&stop, SIGTERM);
-    ::sigprocmask(SIG_BLOCK, &stop, &old);
-    const pid_t pid = ::fork();
-    if (pid == 0) {
-        // in the child: die with the parent, leave Ctrl-C to the parent
-        ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (::getppid() != parent) ::_exit(71);  // the parent died before prctl
-        ::signal(SIGINT, SIG_IGN);
-        ::signal(SIGTERM, SIG_DFL);
-        // Line by line from now on: workers share the parent's stdout, and a
-        // full buffer written out mid-line would splice another worker's
-        // text into the line. A line of up to PIPE_BUF (4096) bytes is one
-        // write(2), which a pipe and a file keep whole. The buffer is empty
-        // (flushed before the fork), so changing its mode loses nothing.
-        std::setvbuf(stdout, nullptr, _IOLBF, BUFSIZ);
-        ::sigprocmask(SIG_SETMASK, &old, nullptr);
-        return 0;
-    }
-    if (pid < 0) {
-        const int err = errno;
-        ::sigprocmask(SIG_SETMASK, &old, nullptr);
-        throw Error("cannot fork worker " + std::to_string(worker) + ": " + std::strerror(err) + " " + advice);
-    }
-    try {
-        track_child(pid);
-    } catch (...) {
-        ::kill(pid, SIGKILL);
-        while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
-        }
-        ::sigprocmask(SIG_SETMASK, &old, nullptr);
-        throw;
-    }
-    ::sigprocmask(SIG_SETMASK, &old, nullptr);
-    return pid;
-}
-
-void kill_and_reap(pid_t parent, const std::vector<pid_t>& pids, std::vector<bool>& reaped) noexcept {
-    if (::getpid() != parent) return;
-    for (std::size_t k = 0; k < pids.size(); ++k) {
-        if (pids[k] > 0 && !reaped[k]) ::kill(pids[k], SIGKILL);
-    }
-    for (std::size_t k = 0; k < pids.size(); ++k) {
-        if (pids[k] <= 0 || reaped[k]) continue;
-        while (::waitpid(pids[k], nullptr, 0) < 0 && errno == EINTR) {
-        }
-        reaped[k] = true;
-        untrack_child(pids[k]);
-    }
-}
-
-void untrack_child(pid_t child) noexcept {
-    const pid_t self = ::getpid();
-    for (ChildSlot& s : g_children) {
-        if (s.state.load(std::memory_order_acquire) == 2 && s.owner == self && s.pid == child) {
-            s.state.store(0, std::memory_order_release);
-            return;
-        }
-    }
-}
-
-unsigned live_threads() {
-    DIR* dir = ::opendir("/proc/self/task");
-    if (dir == nullptr) return 0;
-    unsigned count = 0;
-    while (const dirent* entry = ::readdir(dir)) {
-        if (entry->d_name[0] != '.') ++count;
-    }
-    ::closedir(dir);
-    return count;
 }
 
 }  // namespace corelab::ipc

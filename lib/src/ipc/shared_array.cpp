@@ -96,7 +96,8 @@ Segment Segment::create(std::string name, std::size_t element_size, std::size_t 
         const int fd = shm.get_mapping_handle().handle;
         if (const int err = ::posix_fallocate(fd, 0, static_cast<off_t>(bytes)); err != 0) {
             throw Error("cannot reserve " + std::to_string(bytes) + " bytes for shared memory '" + s.name_ +
-                        "': " + std::strerror(err) + " (free room in /dev/shm or use a smaller --n)");
+                            "': " + std::strerror(err),
+                        About::shared_memory);
         }
         // map the segment and write its header
         s.mapping_ = std::make_unique<Mapping>(Mapping{bip::mapped_region(shm, bip::read_write)});

@@ -117,12 +117,17 @@ void remove_stale_once();
 /// behind /dev/shm has less than `bytes` free for `what`.
 void check_room(std::size_t bytes, const std::string& what);
 
-/// Signal cleanup: on SIGINT or SIGTERM the handler kills and reaps the
-/// tracked children of this process, removes its tracked names, restores the
+/// Signal cleanup: on SIGINT or SIGTERM the handler calls the cleanup hook
+/// (set_signal_cleanup_hook: Children kills and reaps this process's
+/// children), removes its tracked names, restores the
 /// signal's default action and raises it again (so the exit status says which
 /// signal ended the process). Installed once, and only for a signal whose
 /// disposition is still the default (a program's own handler is kept).
 void install_signal_cleanup();
+
+/// The function the signal cleanup calls first; it may make only
+/// async-signal-safe calls. The Workers layer (Children) sets it.
+void set_signal_cleanup_hook(void (*hook)() noexcept) noexcept;
 
 /// Holds SIGINT and SIGTERM back for its lifetime, so that an object is
 /// never created without being tracked (the signal arrives just after).
@@ -148,33 +153,5 @@ void untrack_name(const std::string& name) noexcept;
 void track_path(const std::string& path);
 /// Stops tracking a path (it has been removed, or is to be kept).
 void untrack_path(const std::string& path) noexcept;
-/// Tracks a child this process forked, for the signal handler.
-void track_child(pid_t child);
-/// Stops tracking a child (it has been reaped).
-void untrack_child(pid_t child) noexcept;
-
-/// Writes out what stdio (every FILE) and std::cout, std::cerr and std::clog
-/// still buffer. A worker calls it before its `_exit`, which flushes
-/// nothing; fork_worker_child calls it before forking, or every child would
-/// write its copy of the parent's unwritten text again.
-void flush_stdio() noexcept;
-
-/// Forks one worker child the way every corelab worker is forked: stdio is
-/// flushed first (flush_stdio); SIGINT and SIGTERM are held until the child
-/// is tracked (so the cleanup handler never misses it); the child dies with
-/// its parent (PR_SET_PDEATHSIG), ignores SIGINT (the parent stops it),
-/// keeps SIGTERM's default and writes stdout a line at a time (so lines of
-/// up to 4096 bytes from several workers never splice into each other). Returns 0 in the child and the child's pid,
-/// already tracked, in the parent. Throws corelab::Error naming `worker` and
-/// ending with `advice` when fork fails.
-pid_t fork_worker_child(unsigned worker, const std::string& advice);
-
-/// SIGKILLs every child of `pids` not yet `reaped` (pid <= 0: never started),
-/// then reaps and untracks each one and marks it reaped. Does nothing in a
-/// process other than `parent` (a child that inherited the lists).
-void kill_and_reap(pid_t parent, const std::vector<pid_t>& pids, std::vector<bool>& reaped) noexcept;
-
-/// How many threads this process runs now (entries of /proc/self/task).
-unsigned live_threads();
 
 }  // namespace corelab::ipc
