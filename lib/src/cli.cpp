@@ -332,6 +332,11 @@ std::string lesson_advice(const Error& e) {
     return {};
 }
 
+std::string python_advice() {
+    return "./course deps --python installs python3-numpy and\npython3-joblib, and the lesson then times the "
+           "notebook's cell on this machine, beside the C++ rows.";
+}
+
 int run_lesson(int argc, const char* const* argv, const Cli& cli,
                const std::function<void(const LessonOptions&)>& body) {
     try {

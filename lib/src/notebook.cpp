@@ -16,6 +16,8 @@
 #include <cstdlib>         // std::getenv
 #include <filesystem>      // std::filesystem::exists
 
+#include "corelab/cli.hpp"  // python_advice: the course's command that installs numpy and joblib
+
 extern char** environ;  // the environment the cell inherits
 
 namespace corelab::notebook {
@@ -197,11 +199,8 @@ PythonRun run_cell(const std::string& cell, double lesson_work, double max_size,
 
 void report_python(Report& report, const PythonRun& run, const std::string& unit) {
     if (!run.missing.empty()) {
-        report.say(
-            "The notebook's own cell was not timed here (" + run.missing + "): its figures in this lesson are\n" +
-            std::string(laptop) +
-            "'s. ./course deps --python installs python3-numpy and\n"
-            "python3-joblib, and the lesson then times the notebook's cell on this machine, beside the C++ rows.");
+        report.say("The notebook's own cell was not timed here (" + run.missing +
+                   "): its figures in this lesson are\n" + std::string(laptop) + "'s. " + python_advice());
         return;
     }
     std::string text = "The notebook's own cell, run here (" + run.versions + ") at " + unit + " = " +

@@ -149,6 +149,11 @@ int run_lesson(int argc, const char* const* argv, const Cli& cli,
 /// (Error::about): "use a smaller --n" for About::size; empty for About::nothing.
 std::string lesson_advice(const Error& e);
 
+/// How a student gets the notebook's own cells timed beside a lesson's rows
+/// (the course's command that installs numpy and joblib): notebook's
+/// report_python prints it when Python or a package is missing.
+std::string python_advice();
+
 /// Checks, before a lesson allocates anything, that its peak for `count`
 /// (the value of its `--<option>`, e.g. "n" or "tasks") fits in memory at
 /// once (see check_peak_memory). Throws corelab::Error with the library's
