@@ -774,6 +774,10 @@ grade_recipes() {
         obj="$(sed -E 's/.* -o ([^ ]+) -c .*/\1/' <<<"$compile")"
         compile="${compile//"$obj"/@OBJ@}"
         compile="${compile//"$src"/@SRC@}"
+        # no linker dependency file either (CMake 3.27+ asks GNU ld 2.35+ for one,
+        # as on Debian 13): the link runs as the submission's user, who may not
+        # write in build/release
+        link="$(sed -E 's/ -Wl,--dependency-file[=,][^ ]+//' <<<"$link")"
         link="${link//"$obj"/@OBJ@}"
         link="${link//" -o exercises/$target "/" -o @EXE@ "}"
         printf '%s\n' "$compile" >"$GRADE_WORK/recipes/$id.compile"
