@@ -207,7 +207,12 @@ bool Children::start(unsigned k) {
             // text into the line. A line of up to PIPE_BUF (4096) bytes is one
             // write(2), which a pipe and a file keep whole. The buffer is empty
             // (flushed before the fork), so changing its mode loses nothing.
-            std::setvbuf(stdout, nullptr, _IOLBF, BUFSIZ);
+            // A buffer of our own, not nullptr: glibc 2.41 (Debian 13) then only
+            // flips the mode of the buffer already in use and loses the line that
+            // meets its end (1 line in 1800, every run); with a new buffer every
+            // pointer of the stream is set afresh.
+            static char line_buffer[BUFSIZ];  // each child has its own copy
+            std::setvbuf(stdout, line_buffer, _IOLBF, sizeof line_buffer);
             for (int& fd : pidfds_) {  // the earlier children are the parent's to watch
                 if (fd >= 0) ::close(fd);
                 fd = -1;
