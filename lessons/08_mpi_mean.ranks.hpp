@@ -5,7 +5,7 @@
 // lessons/08_mpi_mean.cpp alone: the library stays free of MPI.
 #pragma once
 
-#include <algorithm>                   // std::count, std::max, std::min
+#include <algorithm>                   // std::count, std::find, std::max, std::min
 #include <boost/mpi/collectives.hpp>   // reduce, all_gather
 #include <boost/mpi/communicator.hpp>  // communicator: the ranks of this run
 #include <boost/mpi/datatype.hpp>      // BOOST_IS_MPI_DATATYPE
@@ -111,14 +111,28 @@ void on_every_rank(const boost::mpi::communicator& world, F step) {
 }
 
 // The ranks of one machine hold their shares at once: every rank refuses, before any share is
-// made, an n whose shares do not fit in its machine's memory.
+// made, an n whose shares do not fit in its machine's memory. The first rank of each machine
+// measures its memory for all of them: ranks measuring apart see it change between their reads
+// (other programs allocate), and would then refuse in words that differ by a tenth of a GB.
 inline void check_shares_fit(const boost::mpi::communicator& world, const Placement& at,
                              const corelab::LessonOptions& opt) {
+    const auto first_here = static_cast<std::size_t>(
+        std::find(at.hosts.begin(), at.hosts.end(), at.hosts[world.rank()]) - at.hosts.begin());
+    std::string verdict;  // empty: the shares fit
+    if (static_cast<std::size_t>(world.rank()) == first_here) {
+        try {
+            corelab::check_lesson_memory(
+                "n", opt.n, {.bytes_per_element = 8.0 * at.here / world.size(), .fixed_bytes = 8.0 * at.here},
+                "lesson 08 at n = " + std::to_string(opt.n) + " (the shares of the " + std::to_string(at.here) +
+                    " ranks on " + at.hosts[world.rank()] + ")");
+        } catch (const std::exception& e) {
+            verdict = e.what();
+        }
+    }
+    std::vector<std::string> verdicts;
+    boost::mpi::all_gather(world, verdict, verdicts);
     on_every_rank(world, [&] {
-        corelab::check_lesson_memory("n", opt.n,
-                                     {.bytes_per_element = 8.0 * at.here / world.size(), .fixed_bytes = 8.0 * at.here},
-                                     "lesson 08 at n = " + std::to_string(opt.n) + " (the shares of the " +
-                                         std::to_string(at.here) + " ranks on " + at.hosts[world.rank()] + ")");
+        if (!verdicts[first_here].empty()) throw corelab::Error(verdicts[first_here]);
     });
 }
 
