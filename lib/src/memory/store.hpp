@@ -48,16 +48,17 @@ public:
     }
     // Sets the entry's mtime to now, at most once a second per entry and
     // process: a hot loop of hits pays no extra system call each time.
-    void touch(int fd, const std::string& entry) const {
+    // Returns true when it did.
+    bool touch(int fd, const std::string& entry) const {
         const auto now = std::chrono::steady_clock::now();
         {
             const std::lock_guard lock(mutex_);
             auto [it, fresh] = touched_.try_emplace(entry, now);
-            if (!fresh && now - it->second < std::chrono::seconds(1)) return;
+            if (!fresh && now - it->second < std::chrono::seconds(1)) return false;
             it->second = now;
             if (touched_.size() > 4096) touched_.clear();
         }
-        ::futimens(fd, nullptr);
+        return ::futimens(fd, nullptr) == 0;
     }
     void warn(const std::string& text) const {
         const std::lock_guard lock(mutex_);
