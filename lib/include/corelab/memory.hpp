@@ -60,9 +60,9 @@ struct MemoryOptions {
 
 /// What a cache validation callback is told about a stored result.
 struct EntryMetadata {
-    std::chrono::system_clock::time_point computed_at;  ///< when the result was stored
-    double duration = 0;                                ///< seconds the call took
-    std::string input_args;                             ///< the call in readable form, as the miss printed it
+    std::chrono::system_clock::time_point computed_at{};  ///< when the result was stored
+    double duration = 0;                                  ///< seconds the call took
+    std::string input_args{};                             ///< the call in readable form, as the miss printed it
     /// How long ago the result was stored (negative when the clock was set back).
     std::chrono::duration<double> age() const { return std::chrono::system_clock::now() - computed_at; }
 };

@@ -4,7 +4,7 @@
 #include <cxxabi.h>         // abi::__cxa_demangle
 #include <fcntl.h>          // openat, O_NOFOLLOW
 #include <linux/openat2.h>  // open_how, RESOLVE_NO_SYMLINKS
-#include <sys/stat.h>       // fstatat
+#include <sys/stat.h>       // fstatat, futimens
 #include <sys/syscall.h>    // SYS_openat2: glibc 2.36 has no wrapper
 #include <unistd.h>         // renameat, fsync, syscall
 
@@ -164,9 +164,10 @@ bool map_entry(const Store& store, const CallKey& key, std::size_t element_size,
         if (!reason.empty() || !valid) out.reset();
         if (reason.empty() && !valid) return refused(store, key);
         if (reason.empty()) {
-            // The touch changes mtime and ctime, not a byte: the file stays verified under its new identity.
-            if (store.touch(opened.file.get(), key.name + "/" + key.hex)) {
-                remember_verified(identity_of(opened.file.get()));
+            // Marked used on metadata.json: a touch of output.bin would change the identity just verified.
+            if (store.due_for_touch(key.name + "/" + key.hex)) {
+                const OpenResult meta = open_entry(store, key, metadata_file);
+                if (meta.status == Opened::ok) ::futimens(meta.file.get(), nullptr);
             }
             if (!after_store && store.verbose() >= 2) store.message("[Memory] Loading " + key.name + " from cache\n");
             return true;  // the descriptor closes here; the mapping stays
@@ -188,10 +189,9 @@ void store_entry(const Store& store, const CallKey& key, const std::string& call
     try {
         fn_dir = open_function(store, key.name, true);
         ipc::ObjectLock lock;  // "this writer lives": a sweep leaves the directory alone
-        FileIdentity written;
         {
             Fd dir = make_temp_dir(fn_dir.get(), tmp, lock);
-            written = write_output(dir.get(), key, save, aligned);
+            write_output(dir.get(), key, save, aligned);
             write_metadata(dir.get(), key, call, seconds);
         }
         // [docs:rename]
@@ -200,7 +200,6 @@ void store_entry(const Store& store, const CallKey& key, const std::string& call
         if (::renameat(fn_dir.get(), tmp.c_str(), fn_dir.get(), key.hex.c_str()) == 0) {
             tmp.clear();
             ::fsync(fn_dir.get());
-            remember_verified(written);  // its checksum was computed from the bytes written
         } else if (errno != EEXIST && errno != ENOTEMPTY) {
             throw Error("cannot rename the entry into place: " + errno_text(errno));
         }

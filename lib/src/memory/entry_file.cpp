@@ -310,7 +310,7 @@ std::string read_entry(int fd, const CallKey& key, const std::function<void(InAr
     }
 }
 
-FileIdentity write_output(int dir, const CallKey& key, const std::function<void(OutArchive&)>& save, bool aligned) {
+void write_output(int dir, const CallKey& key, const std::function<void(OutArchive&)>& save, bool aligned) {
     Fd fd = create_file(dir, output_file);
     const std::array<char, page_bytes> zeros{};
     write_full(fd.get(), zeros.data(), header_bytes);
@@ -337,7 +337,6 @@ FileIdentity write_output(int dir, const CallKey& key, const std::function<void(
         throw Error("cannot write the header: " + errno_text(errno));
     }
     if (::fdatasync(fd.get()) != 0) throw Error("cannot flush output.bin: " + errno_text(errno));
-    return identity_of(fd.get());
 }
 
 void write_metadata(int dir, const CallKey& key, const std::string& call, double seconds) {
@@ -410,6 +409,18 @@ Verified& verified_files() {
     return v;
 }
 
+// The kernel stamps a file's ctime from a clock that advances once a tick
+// (1 to 10 ms): a write in the same tick as the last change leaves ctime as
+// it was. A file whose ctime is older than this when its bytes are read
+// cannot be written again without its ctime changing.
+constexpr std::int64_t settle_ns = 50'000'000;
+
+std::int64_t realtime_ns() {
+    timespec t{};
+    ::clock_gettime(CLOCK_REALTIME, &t);
+    return std::int64_t{t.tv_sec} * 1'000'000'000 + t.tv_nsec;
+}
+
 // Unmaps on every early return.
 struct Unmap {
     void* base;
@@ -420,12 +431,6 @@ struct Unmap {
 };
 
 }  // namespace
-
-FileIdentity identity_of(int fd) {
-    struct stat st{};
-    if (::fstat(fd, &st) != 0) return {};
-    return identity_of_stat(st);
-}
 
 bool verified(const FileIdentity& id) {
     auto& v = verified_files();
@@ -472,13 +477,15 @@ std::string map_entry_file(int fd, const CallKey& key, std::size_t element_size,
     }
     if ((at + sizeof n) % element_align != 0) return "its array is not aligned for its type (an older format)";
     // Every byte, once per version of the file in this process: an entry is
-    // never written after its rename, and any write would change its identity.
+    // never written after its rename, and any write would change its identity
+    // (entry_file.hpp says when that holds).
     const FileIdentity id = identity_of_stat(st);
     if (full_check || !verified(id)) {
+        const bool settled = id.ctime_ns + settle_ns < realtime_ns();  // before the bytes are read
         if (XXH3_64bits(p + header_bytes, static_cast<std::size_t>(size - header_bytes)) != h.checksum) {
             return "checksum mismatch (corrupted)";
         }
-        remember_verified(id);
+        if (settled) remember_verified(id);
     }
     guard.base = nullptr;  // handed over
     out = Mapping(base, static_cast<std::size_t>(size), static_cast<std::size_t>(at + sizeof n), n, true);

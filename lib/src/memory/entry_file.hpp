@@ -26,19 +26,33 @@
 
 namespace corelab::detail {
 
-/// What identifies one version of a file's bytes without reading them: any
-/// write to the file changes its mtime and ctime (and ctime cannot be set
-/// back by a program), so equal identities mean equal bytes, unless the disk
-/// itself lies (see map_entry_file).
+/// What identifies one version of a file's bytes without reading them.
+///
+/// Why a mapped hit may check every byte only once per identity and process,
+/// and the header, key and array length on every hit: an entry's output.bin
+/// is written in a temporary folder and renamed into place, and nothing in
+/// this library writes it again (clear and reduce_size unlink; a mapped hit
+/// marks its use on metadata.json, a copying hit's futimens on output.bin
+/// changes its times, not its bytes, and so costs the next mapped hit one
+/// full check). Any write(), truncate or
+/// writable mapping's write-back changes the file's ctime, which no program
+/// can set back; ctime comes from a clock that advances once a kernel tick,
+/// so an identity is only remembered when its ctime was older than 50 ms
+/// when its bytes were read (a later write then gets a later ctime). What it
+/// does NOT catch: bytes that change without the kernel knowing (a disk or
+/// its controller flipping bits, a raw write to the block device, another
+/// machine writing the file over a network file system whose ctime this
+/// kernel has cached), and a write stamped with a ctime equal to the one
+/// remembered because the system clock was set back by exactly that much.
+/// The copying load hashes every byte on every hit and catches all of these.
 struct FileIdentity {
     std::uint64_t dev = 0, ino = 0, size = 0;
     std::int64_t mtime_ns = 0, ctime_ns = 0;
     friend bool operator==(const FileIdentity&, const FileIdentity&) = default;
 };
-FileIdentity identity_of(int fd);
 /// True when this process already checked every byte of the file with this identity.
 bool verified(const FileIdentity& id);
-/// Records that this process checked (or wrote) every byte of the file with this identity.
+/// Records that this process checked every byte of the file with this identity.
 void remember_verified(const FileIdentity& id);
 
 /// Maps the output.bin open as `fd` read-only and checks it as the entry of
@@ -67,10 +81,8 @@ inline constexpr const char* metadata_magic = "corelab-memory-metadata";
 /// Writes output.bin into the folder open as `dir`: the header, the stored
 /// key, padding when `aligned` (the payload's first 8 bytes, an array's
 /// length, end on a page boundary) and the result `save` serialises, then
-/// flushes it to the disk. Returns the file's identity (FileIdentity) as
-/// written. Throws corelab::Error saying which step failed.
-FileIdentity write_output(int dir, const CallKey& key, const std::function<void(OutArchive&)>& save,
-                          bool aligned = false);
+/// flushes it to the disk. Throws corelab::Error saying which step failed.
+void write_output(int dir, const CallKey& key, const std::function<void(OutArchive&)>& save, bool aligned = false);
 /// Writes metadata.json into the folder open as `dir`: the call, how long it
 /// took and when, under a header line with its length and checksum.
 void write_metadata(int dir, const CallKey& key, const std::string& call, double seconds);
