@@ -19,7 +19,11 @@
 // so is each function's folder (.corelab-function): clearing removes only
 // what carries the marks and is laid out as an entry, and never follows a
 // symlink, so a cache pointed at the wrong directory cannot delete its files.
-// Large results load fastest as HugeArray (2 MB pages). Used by lesson 05.
+// Large results load fastest as HugeArray (2 MB pages), or are not loaded at
+// all: Memory::cache_mapped returns a MappedArray, a read-only mapping of the
+// entry's file (joblib's mmap_mode='r'). reduce_size keeps the most recently
+// used entries within bytes, items and age limits; a validation callback
+// (expires_after) can refuse a stored result on a hit. Used by lesson 05.
 #pragma once
 
 #include <cereal/cereal.hpp>         // OutputArchive, InputArchive, SizeTag, BinaryData

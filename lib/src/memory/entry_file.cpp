@@ -447,7 +447,6 @@ void remember_verified(const FileIdentity& id) {
     v.files[{id.dev, id.ino}] = id;
 }
 
-// [docs:map]
 std::string map_entry_file(int fd, const CallKey& key, std::size_t element_size, std::size_t element_align,
                            bool full_check, Mapping& out) {
     struct stat st{};
@@ -476,6 +475,7 @@ std::string map_entry_file(int fd, const CallKey& key, std::size_t element_size,
                " bytes but its payload holds " + std::to_string(bytes) + " bytes";
     }
     if ((at + sizeof n) % element_align != 0) return "its array is not aligned for its type (an older format)";
+    // [docs:map]
     // Every byte, once per version of the file in this process: an entry is
     // never written after its rename, and any write would change its identity
     // (entry_file.hpp says when that holds).
@@ -487,11 +487,11 @@ std::string map_entry_file(int fd, const CallKey& key, std::size_t element_size,
         }
         if (settled) remember_verified(id);
     }
+    // [docs:end]
     guard.base = nullptr;  // handed over
     out = Mapping(base, static_cast<std::size_t>(size), static_cast<std::size_t>(at + sizeof n), n, true);
     return {};
 }
-// [docs:end]
 
 // ------------------------------------------------------------ metadata.json
 namespace {
