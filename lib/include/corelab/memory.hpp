@@ -10,9 +10,9 @@
 //
 // The key is the function's name and version plus an XXH3-128 hash of the
 // arguments' serialised bytes. An entry is a directory dir/<name>/<key hex>/
-// holding output.bin (header, full key, result) and metadata.json. Entries are
-// written to a temporary directory and renamed into place, so a crash leaves
-// nothing that loads; every load checks magic, version, lengths, key and
+// holding output.bin (header, full key, padding, result) and metadata.json.
+// Entries are written to a temporary directory and renamed into place, so a
+// crash leaves nothing that loads; every load checks magic, version, lengths, key and
 // checksum, and a bad entry is reported, removed and computed again. Unlike
 // joblib's pickles, loading only ever reads data: it never runs code.
 // The cache directory is marked as a cache (CACHEDIR.TAG, .corelab-cache) and
