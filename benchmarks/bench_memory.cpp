@@ -1,8 +1,10 @@
 // bench_memory — what a cache hit of corelab::Memory costs, beside joblib's.
 //
 // Rows: a hit on the notebook's 3x3 matrix; a hit on square(a) for 80 MB of
-// doubles with the result in a HugeArray and in a std::vector; XXH3-128
-// throughput on 80 MB alone and as the key builder runs it (two hashes).
+// doubles with the result in a HugeArray and in a std::vector, and mapped
+// (Memory::cache_mapped: every byte checked once per file identity, or on
+// every hit, and the mapped hit then read once); XXH3-128 throughput on
+// 80 MB alone and as the key builder runs it (two hashes).
 // Then, in the same run, joblib's Memory on the same sizes (Debian's
 // python3-joblib and python3-numpy for /usr/bin/python3, or the interpreter
 // named by CORELAB_PYTHON; "not installed" otherwise), and the ratios
@@ -22,8 +24,9 @@
 #include <string>      // std::string
 #include <vector>      // std::vector
 
-#include "corelab/memory.hpp"  // Memory, HugeArray
-#include "corelab/report.hpp"  // format_seconds
+#include "corelab/detail/memory_testing.hpp"  // memory_test_hooks: a mapped hit that checks every byte
+#include "corelab/memory.hpp"                 // Memory, HugeArray, MappedArray
+#include "corelab/report.hpp"                 // format_seconds
 
 namespace fs = std::filesystem;
 
@@ -90,6 +93,44 @@ void hit_80mb_vector(benchmark::State& state) {
     state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * large_n * sizeof(double)));
 }
 
+corelab::HugeArray<double> square_huge(const corelab::HugeArray<double>& a) {
+    corelab::HugeArray<double> b(a.size());
+    for (std::size_t i = 0; i < a.size(); ++i) b[i] = a[i] * a[i];
+    return b;
+}
+
+// A mapped hit: header, key and length checked; every byte hashed the first
+// time this process sees this version of the file (the warm-up call).
+void hit_80mb_mapped(benchmark::State& state) {
+    auto square = memory().cache_mapped("square_mapped", square_huge);
+    square(large_input());
+    for (auto _ : state) benchmark::DoNotOptimize(square(large_input()).data());
+    state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * large_n * sizeof(double)));
+}
+
+// The same, hashing every byte of the mapped file on every hit.
+void hit_80mb_mapped_checksummed(benchmark::State& state) {
+    auto square = memory().cache_mapped("square_mapped", square_huge);
+    square(large_input());
+    corelab::detail::memory_test_hooks().full_checksum_on_mapped_hits = true;
+    for (auto _ : state) benchmark::DoNotOptimize(square(large_input()).data());
+    corelab::detail::memory_test_hooks().full_checksum_on_mapped_hits = false;
+    state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * large_n * sizeof(double)));
+}
+
+// A mapped hit whose view is then summed once: the page faults a mapping defers.
+void hit_80mb_mapped_then_read(benchmark::State& state) {
+    auto square = memory().cache_mapped("square_mapped", square_huge);
+    square(large_input());
+    for (auto _ : state) {
+        const auto view = square(large_input());
+        double sum = 0;
+        for (const double x : view) sum += x;
+        benchmark::DoNotOptimize(sum);
+    }
+    state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * large_n * sizeof(double)));
+}
+
 void hash_xxh3_80mb(benchmark::State& state) {
     const auto& a = large_input();
     for (auto _ : state) benchmark::DoNotOptimize(XXH3_128bits(a.data(), a.size() * sizeof(double)));
@@ -150,6 +191,10 @@ print("version", joblib.__version__)
 print("hit_3x3", median_hit(small, 300))
 print("hit_80mb", median_hit(large, 9))
 mem.clear(warn=False)
+mem = joblib.Memory(d, mmap_mode="r", verbose=0)
+square = mem.cache(np.square)
+print("hit_80mb_mmap", median_hit(large, 9))
+mem.clear(warn=False)
 import shutil; shutil.rmtree(d, ignore_errors=True)
 )PY";
 
@@ -183,6 +228,38 @@ std::map<std::string, std::string> run_joblib() {
     return out;
 }
 
+// The mapped hit beside joblib's copying hit and joblib's own mmap_mode='r' hit.
+void compare_mapped(const Collector& c, const std::map<std::string, std::string>& peer) {
+    const double ours = c.median("hit_80mb_mapped"), checked = c.median("hit_80mb_mapped_checksummed");
+    const double read = c.median("hit_80mb_mapped_then_read");
+    const auto theirs = [&](const char* key) {
+        return peer.count(key) != 0 ? std::strtod(peer.at(key).c_str(), nullptr) : -1.0;
+    };
+    if (ours <= 0) return;
+    std::printf("  %-38s %12s\n", "hit, 80 MB of doubles (mmap_mode)", corelab::format_seconds(ours).c_str());
+    if (checked > 0) {
+        std::printf("  %-38s %12s  (every byte hashed on every hit)\n", "  the same, checksum on every hit",
+                    corelab::format_seconds(checked).c_str());
+    }
+    if (read > 0) {
+        std::printf("  %-38s %12s  (the mapping's page faults)\n", "  the same, then summed once",
+                    corelab::format_seconds(read).c_str());
+    }
+    struct Goal {
+        const char* what;
+        double theirs;
+        double goal;
+    };
+    const Goal goals[] = {{"mapped hit vs joblib's copying hit", theirs("hit_80mb"), 20.0},
+                          {"mapped hit vs joblib's mmap_mode='r'", theirs("hit_80mb_mmap"), 2.0}};
+    for (const Goal& g : goals) {
+        if (g.theirs <= 0) continue;
+        std::printf("  %-38s %12s %14s %8.1fx %6.0fx %s\n", g.what, corelab::format_seconds(ours).c_str(),
+                    corelab::format_seconds(g.theirs).c_str(), g.theirs / ours, g.goal,
+                    g.theirs / ours >= g.goal ? "met" : "NOT met");
+    }
+}
+
 void compare(const Collector& c) {
     const auto peer = run_joblib();
     std::printf("\ncorelab::Memory beside joblib.Memory, same machine, same run (medians):\n");
@@ -214,6 +291,7 @@ void compare(const Collector& c) {
             std::printf("%7s (4 KB page faults: why large results go to a HugeArray)\n", "-");
         }
     }
+    compare_mapped(c, peer);
 }
 
 }  // namespace
@@ -221,6 +299,9 @@ void compare(const Collector& c) {
 BENCHMARK(hit_3x3)->Repetitions(5)->ReportAggregatesOnly(false);
 BENCHMARK(hit_80mb_huge)->Unit(benchmark::kMillisecond)->Repetitions(5);
 BENCHMARK(hit_80mb_vector)->Unit(benchmark::kMillisecond)->Repetitions(5);
+BENCHMARK(hit_80mb_mapped)->Unit(benchmark::kMillisecond)->Repetitions(5);
+BENCHMARK(hit_80mb_mapped_checksummed)->Unit(benchmark::kMillisecond)->Repetitions(5);
+BENCHMARK(hit_80mb_mapped_then_read)->Unit(benchmark::kMillisecond)->Repetitions(5);
 BENCHMARK(hash_xxh3_80mb)->Unit(benchmark::kMillisecond)->Repetitions(3);
 BENCHMARK(hash_key_80mb)->Unit(benchmark::kMillisecond)->Repetitions(3);
 

@@ -36,6 +36,23 @@ std::vector<std::string> conclude(const corelab::Table& t) {
                        format_speedup(pages) +
                        "): at this size, or without huge pages, the page faults do not decide.");
     }
+    if (const corelab::Row* map = t.find("cache_hit_large_mapped")) {
+        const double faster = huge.seconds / map->seconds;
+        const std::string copying = " the copying hit (" + format_seconds(huge.seconds) + ")";
+        said.push_back("Mapped, the same " + size + " hit in " + format_seconds(map->seconds) + ", " +
+                       (faster > 1.3 ? format_speedup(faster) + " faster than" + copying +
+                                           ": it maps the entry's file and copies nothing."
+                                     : "about as fast as" + copying + ": at this size the copy costs little."));
+        if (const corelab::Row* read = t.find("cache_hit_large_mapped_read")) {
+            said.push_back("Hit and summed once, the mapped result took " + format_seconds(read->seconds) +
+                           ": the first read (" + format_seconds(read->seconds - map->seconds) +
+                           ", the sum and the page faults the hit put off) " +
+                           (read->seconds < huge.seconds
+                                ? "still ended before" + copying + " alone."
+                                : "cost more than" + copying +
+                                      " alone: a mapping pays when the result is read in part, not in full at once."));
+        }
+    }
     if (const corelab::Row* py = t.find("python_cache_hit")) {
         said.push_back("joblib's hit, here: " + format_seconds(py->seconds) + ", " +
                        format_speedup(py->seconds / hit.seconds) + " as long as this cache's.");

@@ -238,6 +238,27 @@ TEST_CASE("conclusions 05: a hit against the computation, huge pages against a v
     CHECK_FALSE(has(small, "joblib's hit"));
     CHECK(has(conclude("05_caching", quiet, {{{"compute", 0.00001}, {"cache_hit", 0.00001}}}),
               "A hit took 10.0 µs, no faster than computing the mean (10.0 µs)"));
+    // the mapped hit: far faster than the copy, and read once still sooner than the copy, or not
+    const std::string mapped = conclude(
+        "05_caching", quiet,
+        {{{"cache_hit_large", 0.02}, {"cache_hit_large_mapped", 0.00002}, {"cache_hit_large_mapped_read", 0.005}}});
+    CHECK(has(mapped,
+              "Mapped, the same 15.3 MiB hit in 20.0 µs, 1000x faster than the copying hit (20.0 ms): it maps "
+              "the entry's file and copies nothing."));
+    CHECK(has(mapped,
+              "Hit and summed once, the mapped result took 5.0 ms: the first read (5.0 ms, the sum and the "
+              "page faults the hit put off) still ended before the copying hit (20.0 ms) alone."));
+    const std::string slow_read = conclude(
+        "05_caching", quiet,
+        {{{"cache_hit_large", 0.02}, {"cache_hit_large_mapped", 0.018}, {"cache_hit_large_mapped_read", 0.05}}});
+    CHECK(has(slow_read,
+              "hit in 18.0 ms, about as fast as the copying hit (20.0 ms): at this size the copy costs little."));
+    CHECK(has(slow_read,
+              "(32.0 ms, the sum and the page faults the hit put off) cost more than the copying hit "
+              "(20.0 ms) alone: a mapping pays when the result is read in part, not in full at once."));
+    const std::string older =
+        conclude("05_caching", quiet, {{}, {"cache_hit_large_mapped", "cache_hit_large_mapped_read"}});
+    CHECK_FALSE(has(older, "Mapped"));  // a run recorded before the mapped rows: no sentence about them
 }
 
 TEST_CASE("conclusions 06: threads never 'scale like processes' under a 0.96x row" * doctest::timeout(60)) {

@@ -10,16 +10,20 @@
 //
 // The key is the function's name and version plus an XXH3-128 hash of the
 // arguments' serialised bytes. An entry is a directory dir/<name>/<key hex>/
-// holding output.bin (header, full key, result) and metadata.json. Entries are
-// written to a temporary directory and renamed into place, so a crash leaves
-// nothing that loads; every load checks magic, version, lengths, key and
+// holding output.bin (header, full key, padding, result) and metadata.json.
+// Entries are written to a temporary directory and renamed into place, so a
+// crash leaves nothing that loads; every load checks magic, version, lengths, key and
 // checksum, and a bad entry is reported, removed and computed again. Unlike
 // joblib's pickles, loading only ever reads data: it never runs code.
 // The cache directory is marked as a cache (CACHEDIR.TAG, .corelab-cache) and
 // so is each function's folder (.corelab-function): clearing removes only
 // what carries the marks and is laid out as an entry, and never follows a
 // symlink, so a cache pointed at the wrong directory cannot delete its files.
-// Large results load fastest as HugeArray (2 MB pages). Used by lesson 05.
+// Large results load fastest as HugeArray (2 MB pages), or are not loaded at
+// all: Memory::cache_mapped returns a MappedArray, a read-only mapping of the
+// entry's file (joblib's mmap_mode='r'). reduce_size keeps the most recently
+// used entries within bytes, items and age limits; a validation callback
+// (expires_after) can refuse a stored result on a hit. Used by lesson 05.
 #pragma once
 
 #include <cereal/cereal.hpp>         // OutputArchive, InputArchive, SizeTag, BinaryData
@@ -28,12 +32,15 @@
 #include <cereal/types/tuple.hpp>    // std::tuple
 #include <cereal/types/utility.hpp>  // std::pair
 #include <cereal/types/vector.hpp>   // std::vector
+#include <chrono>                    // std::chrono::system_clock: an entry's age
 #include <cstddef>                   // std::size_t
 #include <cstdint>                   // std::uint64_t
 #include <filesystem>                // std::filesystem::path
 #include <functional>                // std::function, std::invoke
 #include <iosfwd>                    // std::ostream
 #include <memory>                    // std::shared_ptr, std::unique_ptr
+#include <optional>                  // std::optional: the limits of reduce_size
+#include <span>                      // std::span: a mapped result's view
 #include <string>                    // std::string
 #include <string_view>               // std::string_view
 #include <tuple>                     // std::tuple_size, std::apply
@@ -55,11 +62,43 @@ struct MemoryOptions {
     std::ostream* err = nullptr;  ///< where warnings about bad entries go (nullptr: std::cerr)
 };
 
+/// What a cache validation callback is told about a stored result.
+struct EntryMetadata {
+    std::chrono::system_clock::time_point computed_at{};  ///< when the result was stored
+    double duration = 0;                                  ///< seconds the call took
+    std::string input_args{};                             ///< the call in readable form, as the miss printed it
+    /// How long ago the result was stored (negative when the clock was set back).
+    std::chrono::duration<double> age() const { return std::chrono::system_clock::now() - computed_at; }
+};
+
+/// Called on a hit with the entry's metadata: false means "do not use it",
+/// and the call is computed and stored again (joblib's cache_validation_callback).
+using CacheValidationCallback = std::function<bool(const EntryMetadata&)>;
+
+/// A validation callback that accepts results stored less than `age` ago
+/// (joblib's expires_after).
+inline CacheValidationCallback expires_after(std::chrono::duration<double> age) {
+    return [age](const EntryMetadata& m) {
+        return std::chrono::duration<double>(std::chrono::system_clock::now() - m.computed_at) < age;
+    };
+}
+
 /// How one function is cached.
 struct CacheOptions {
     /// Part of every key: change it when the function's code changes, and its
     /// old entries are no longer used (C++ cannot read its own source to notice).
     std::string version = "0";
+    /// Asked on every hit whether the stored result may be used (empty: always).
+    CacheValidationCallback cache_validation_callback{};
+};
+
+/// What Memory::reduce_size keeps: the most recently used entries (a hit is
+/// a use) within every limit given, joblib's reduce_size(bytes_limit,
+/// items_limit, age_limit). An absent limit does not limit.
+struct SizeLimits {
+    std::optional<std::uint64_t> bytes_limit{};                ///< all kept entries together take at most this
+    std::optional<std::size_t> items_limit{};                  ///< at most this many entries are kept
+    std::optional<std::chrono::duration<double>> age_limit{};  ///< entries not used for longer are removed
 };
 
 namespace detail {
@@ -194,9 +233,51 @@ private:
 /// The cache directory and everything that touches its files (lib/src/memory/store.hpp).
 class Store;
 
-/// Loads the entry of `key`, calling `load` to deserialise its result.
-/// Returns false on a miss; a bad entry is reported, removed and missed.
-bool load_entry(const Store& store, const CallKey& key, const std::function<void(InArchive&)>& load);
+/// A read-only mapping holding an array: of an entry's output.bin, or of an
+/// anonymous copy when no entry could be stored. Move-only; unmaps when destroyed.
+class Mapping {
+public:
+    Mapping() = default;
+    Mapping(void* base, std::size_t bytes, std::size_t offset, std::uint64_t count, bool file) noexcept
+        : base_(base), bytes_(bytes), offset_(offset), count_(count), file_(file) {}
+    Mapping(Mapping&& o) noexcept { swap(o); }
+    Mapping& operator=(Mapping&& o) noexcept {
+        if (this != &o) {
+            reset();
+            swap(o);
+        }
+        return *this;
+    }
+    Mapping(const Mapping&) = delete;
+    Mapping& operator=(const Mapping&) = delete;
+    ~Mapping() { reset(); }
+    const void* data() const noexcept { return static_cast<const char*>(base_) + offset_; }
+    std::uint64_t count() const noexcept { return count_; }
+    bool file_backed() const noexcept { return file_; }
+    void reset() noexcept;
+
+private:
+    void swap(Mapping& o) noexcept;
+    void* base_ = nullptr;
+    std::size_t bytes_ = 0, offset_ = 0;
+    std::uint64_t count_ = 0;
+    bool file_ = false;
+};
+
+/// Loads the entry of `key`, calling `load` to deserialise its result, and
+/// asks `validate` (when set) whether it may be used. Returns false on a
+/// miss; a bad entry is reported, removed and missed; an entry `validate`
+/// refuses is removed and missed.
+bool load_entry(const Store& store, const CallKey& key, const std::function<void(InArchive&)>& load,
+                const CacheValidationCallback& validate = {});
+/// Maps the entry of `key`, an array of `element_size`-byte elements aligned
+/// to `element_align`, into `out`, as load_entry does (`after_store`: the
+/// entry was just stored; no hit is announced or validated).
+bool map_entry(const Store& store, const CallKey& key, std::size_t element_size, std::size_t element_align,
+               const CacheValidationCallback& validate, bool after_store, Mapping& out);
+/// A read-only anonymous mapping holding a copy of `count` elements of
+/// `element_size` bytes at `data`. Throws corelab::Error when it cannot map.
+Mapping anonymous_copy(const void* data, std::uint64_t count, std::size_t element_size);
 /// The entry reader alone (the fuzzer's target): reads `fd` as the entry file
 /// of `key` and deserialises its result with `load`. Returns why the entry
 /// cannot be used, or an empty string when it loads. Never trusts the file.
@@ -205,8 +286,9 @@ std::string read_entry(int fd, const CallKey& key, const std::function<void(InAr
 void announce_call(const Store& store, const std::string& name, const std::string& call);
 /// Writes the entry of `key` atomically and prints joblib's closing line.
 /// A failure to write is a warning: the result is still returned.
+/// `aligned`: pad so that an array result starts on a page boundary (mapped functions).
 void store_entry(const Store& store, const CallKey& key, const std::string& call, double seconds,
-                 const std::function<void(OutArchive&)>& save);
+                 const std::function<void(OutArchive&)>& save, bool aligned = false);
 /// Removes every entry of one function (see Memory::clear).
 void clear_function(const Store& store, const std::string& name);
 
@@ -282,57 +364,160 @@ std::string describe_call(const std::string& name, const Args&... args) {
 
 }  // namespace detail
 
+/// A read-only view of a cached array result, backed by the mapping of its
+/// entry's file (joblib's mmap_mode='r'): a hit costs a few system calls
+/// whatever the size, and each page is read from the page cache when it is
+/// first touched. The view holds its own mapping: it stays valid and
+/// unchanged after clear() or reduce_size() removed its entry. Move-only.
+template <class T>
+class MappedArray {
+public:
+    MappedArray() = default;
+    explicit MappedArray(detail::Mapping m) noexcept
+        : map_(std::move(m)),
+          data_(static_cast<const T*>(map_.data())),
+          size_(static_cast<std::size_t>(map_.count())) {}
+    MappedArray(MappedArray&& o) noexcept : map_(std::move(o.map_)), data_(o.data_), size_(o.size_) {
+        o.data_ = nullptr;
+        o.size_ = 0;
+    }
+    MappedArray& operator=(MappedArray&& o) noexcept {
+        if (this != &o) {
+            map_ = std::move(o.map_);
+            data_ = o.data_;
+            size_ = o.size_;
+            o.data_ = nullptr;
+            o.size_ = 0;
+        }
+        return *this;
+    }
+
+    const T* data() const noexcept { return data_; }
+    std::size_t size() const noexcept { return size_; }
+    bool empty() const noexcept { return size_ == 0; }
+    const T& operator[](std::size_t i) const noexcept { return data_[i]; }
+    const T* begin() const noexcept { return data_; }
+    const T* end() const noexcept { return data_ + size_; }
+    std::span<const T> span() const noexcept { return {data_, size_}; }
+    operator std::span<const T>() const noexcept { return span(); }  // NOLINT: a view, as std::vector gives
+    /// True when the view maps the entry's file; false for the copy made when
+    /// the result could not be stored.
+    bool file_backed() const noexcept { return map_.file_backed(); }
+
+private:
+    detail::Mapping map_;
+    const T* data_ = nullptr;
+    std::size_t size_ = 0;
+};
+
+namespace detail {
+/// The element type of a result a mapped function may return: a std::vector
+/// of numbers or a HugeArray (both stored as a length and their raw bytes).
+template <class R>
+struct MappedElement {
+    static constexpr bool ok = false;
+};
+template <class T, class A>
+struct MappedElement<std::vector<T, A>> {
+    static constexpr bool ok = std::is_arithmetic_v<T> && !std::is_same_v<T, bool>;
+    using type = T;
+};
+template <class T>
+struct MappedElement<HugeArray<T>> {
+    static constexpr bool ok = true;
+    using type = T;
+};
+}  // namespace detail
+
 /// A function whose results are kept in a Memory. Copyable; calls from several
-/// threads or processes at once are safe.
-template <class F>
+/// threads or processes at once are safe. `Mapped`: made by Memory::cache_mapped.
+template <class F, bool Mapped = false>
 class CachedFunction {
 public:
-    CachedFunction(std::shared_ptr<const detail::Store> store, std::string name, F fn, std::string version)
-        : store_(std::move(store)), name_(std::move(name)), fn_(std::move(fn)), version_(std::move(version)) {}
+    CachedFunction(std::shared_ptr<const detail::Store> store, std::string name, F fn, CacheOptions options)
+        : store_(std::move(store)), name_(std::move(name)), fn_(std::move(fn)), options_(std::move(options)) {}
 
     /// Returns fn(args...): from the cache when this call was made before with
-    /// equal arguments and the same version, else by calling fn and storing
-    /// the result. Arguments and the result must be serialisable with cereal
-    /// (numbers, std::string, std::vector, std::array, std::pair, std::tuple,
-    /// HugeArray, nestings of these, types with a `serialize` function); the
-    /// result must be default-constructible. Throws what fn throws.
+    /// equal arguments and the same version (and the validation callback, if
+    /// any, accepts the entry), else by calling fn and storing the result.
+    /// Arguments and the result must be serialisable with cereal (numbers,
+    /// std::string, std::vector, std::array, std::pair, std::tuple, HugeArray,
+    /// nestings of these, types with a `serialize` function); the result must
+    /// be default-constructible. Throws what fn throws.
+    /// A mapped function returns a MappedArray<T> on a hit and on a miss (the
+    /// miss stores the result, then maps what it stored).
     template <class... Args>
     auto operator()(const Args&... args) const {
         using R = std::decay_t<std::invoke_result_t<const F&, const Args&...>>;
         static_assert(!std::is_void_v<R>, "a cached function must return a value");
         static_assert(std::is_default_constructible_v<R>, "a cached function's result must be default-constructible");
-        // [docs:call]
-        const detail::CallKey key = make_key(args...);
-        R loaded{};
-        if (detail::load_entry(*store_, key, [&](detail::InArchive& ar) { ar(loaded); })) return loaded;
-        const std::string call = detail::describe_call(name_, args...);
-        detail::announce_call(*store_, name_, call);
-        Stopwatch watch;
-        R result = std::invoke(fn_, args...);
-        const double seconds = watch.seconds();
-        detail::store_entry(*store_, key, call, seconds, [&](detail::OutArchive& ar) { ar(result); });
-        return result;
-        // [docs:end]
+        if constexpr (Mapped) {
+            return call_mapped<R>(args...);
+        } else {
+            // [docs:call]
+            const detail::CallKey key = make_key(args...);
+            R loaded{};
+            const auto load = [&](detail::InArchive& ar) { ar(loaded); };
+            if (detail::load_entry(*store_, key, load, options_.cache_validation_callback)) return loaded;
+            const std::string call = detail::describe_call(name_, args...);
+            detail::announce_call(*store_, name_, call);
+            Stopwatch watch;
+            R result = std::invoke(fn_, args...);
+            const double seconds = watch.seconds();
+            detail::store_entry(*store_, key, call, seconds, [&](detail::OutArchive& ar) { ar(result); });
+            return result;
+            // [docs:end]
+        }
     }
 
-    /// True when a call with these arguments would load a whole, valid entry.
+    /// True when a call with these arguments would load a whole, valid entry
+    /// (the validation callback is not asked).
     template <class... Args>
     bool check_call_in_cache(const Args&... args) const {
         using R = std::decay_t<std::invoke_result_t<const F&, const Args&...>>;
-        R loaded{};
-        return detail::load_entry(*store_, make_key(args...), [&](detail::InArchive& ar) { ar(loaded); });
+        if constexpr (Mapped) {
+            using T = typename detail::MappedElement<R>::type;
+            detail::Mapping m;
+            return detail::map_entry(*store_, make_key(args...), sizeof(T), alignof(T), {}, true, m);
+        } else {
+            R loaded{};
+            return detail::load_entry(*store_, make_key(args...), [&](detail::InArchive& ar) { ar(loaded); });
+        }
     }
 
     /// Removes every stored result of this function (only entries, as Memory::clear).
     void clear() const { detail::clear_function(*store_, name_); }
 
     const std::string& name() const noexcept { return name_; }
-    const std::string& version() const noexcept { return version_; }
+    const std::string& version() const noexcept { return options_.version; }
 
 private:
+    template <class R, class... Args>
+    auto call_mapped(const Args&... args) const {
+        static_assert(detail::MappedElement<R>::ok,
+                      "a mapped function returns a std::vector of numbers or a HugeArray");
+        using T = typename detail::MappedElement<R>::type;
+        // [docs:mapped]
+        const detail::CallKey key = make_key(args...);
+        detail::Mapping m;
+        if (detail::map_entry(*store_, key, sizeof(T), alignof(T), options_.cache_validation_callback, false, m)) {
+            return MappedArray<T>(std::move(m));  // a hit: no byte of the array was copied
+        }
+        const std::string call = detail::describe_call(name_, args...);
+        detail::announce_call(*store_, name_, call);
+        Stopwatch watch;
+        const R result = std::invoke(fn_, args...);
+        const double seconds = watch.seconds();
+        detail::store_entry(*store_, key, call, seconds, [&](detail::OutArchive& ar) { ar(result); }, true);
+        if (detail::map_entry(*store_, key, sizeof(T), alignof(T), {}, true, m)) return MappedArray<T>(std::move(m));
+        // Not stored (a full disk, say: already warned): the caller still gets its result.
+        return MappedArray<T>(detail::anonymous_copy(result.data(), result.size(), sizeof(T)));
+        // [docs:end]
+    }
+
     template <class... Args>
     detail::CallKey make_key(const Args&... args) const {
-        detail::KeyBuilder builder(name_, version_);
+        detail::KeyBuilder builder(name_, options_.version);
         {
             detail::OutArchive ar(builder);
             if constexpr (sizeof...(Args) > 0) ar(args...);
@@ -343,7 +528,7 @@ private:
     std::shared_ptr<const detail::Store> store_;
     std::string name_;
     F fn_;
-    std::string version_;
+    CacheOptions options_;
 };
 
 /// A cache directory, as joblib's Memory(location).
@@ -370,7 +555,17 @@ public:
     template <class F>
     CachedFunction<F> cache(const std::string& name, F fn, CacheOptions options = {}) const {
         prepare_function(name);
-        return CachedFunction<F>(store_, name, std::move(fn), std::move(options.version));
+        return CachedFunction<F>(store_, name, std::move(fn), std::move(options));
+    }
+
+    /// As cache(), for a function returning a large array (a std::vector of
+    /// numbers or a HugeArray): its calls return a read-only MappedArray
+    /// backed by the entry's file instead of a copy (joblib's
+    /// mmap_mode='r'). Its entries pad the array to a page boundary.
+    template <class F>
+    CachedFunction<F, true> cache_mapped(const std::string& name, F fn, CacheOptions options = {}) const {
+        prepare_function(name);
+        return CachedFunction<F, true>(store_, name, std::move(fn), std::move(options));
     }
 
     /// Removes every entry of every function, then each function folder left
@@ -384,6 +579,13 @@ public:
     /// entries together take at most `bytes_limit` bytes. Counts and removes
     /// only entries as clear() recognises them. Returns how many it removed.
     std::size_t reduce_size(std::uint64_t bytes_limit) const;
+
+    /// Removes entries until what is left keeps every limit in `limits`: the
+    /// most recently used are kept, in that order, while they fit all of
+    /// them (at most items_limit entries, bytes_limit bytes together, none
+    /// unused for longer than age_limit); the first that does not fit goes,
+    /// and every less recently used one with it. Returns how many it removed.
+    std::size_t reduce_size(const SizeLimits& limits) const;
 
     /// Bytes all entries take on disk (their files' sizes).
     std::uint64_t size_on_disk() const;

@@ -4,7 +4,7 @@
 #include <cxxabi.h>         // abi::__cxa_demangle
 #include <fcntl.h>          // openat, O_NOFOLLOW
 #include <linux/openat2.h>  // open_how, RESOLVE_NO_SYMLINKS
-#include <sys/stat.h>       // fstatat
+#include <sys/stat.h>       // fstatat, futimens
 #include <sys/syscall.h>    // SYS_openat2: glibc 2.36 has no wrapper
 #include <unistd.h>         // renameat, fsync, syscall
 
@@ -15,7 +15,7 @@
 #include "corelab/detail/fd.hpp"              // Fd, errno_text
 #include "corelab/detail/memory_testing.hpp"  // memory_test_hooks: a writer paused before its rename
 #include "corelab/ipc/names.hpp"              // ObjectLock: a writer's liveness lock
-#include "entry_file.hpp"                     // output_file, write_output, write_metadata
+#include "entry_file.hpp"                     // output_file, write_output, write_metadata, map_entry_file
 #include "store.hpp"
 
 namespace corelab::detail {
@@ -59,13 +59,13 @@ struct OpenResult {
     Fd file;
 };
 
-// Opens dir/<name>/<hex>/output.bin without following a symlink anywhere below
+// Opens dir/<name>/<hex>/<file> without following a symlink anywhere below
 // dir: one openat2(RESOLVE_NO_SYMLINKS) where the kernel has it (Linux 5.6),
 // else one O_NOFOLLOW open per component. O_NONBLOCK: a FIFO planted as
 // output.bin must not block the open.
-OpenResult open_entry(const Store& store, const CallKey& key) {
+OpenResult open_entry(const Store& store, const CallKey& key, const char* file = output_file) {
     OpenResult r;
-    const std::string rel = key.name + "/" + key.hex + "/" + output_file;
+    const std::string rel = key.name + "/" + key.hex + "/" + file;
     open_how how{};
     how.flags = O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOFOLLOW;
     how.resolve = RESOLVE_NO_SYMLINKS | RESOLVE_BENEATH;
@@ -75,7 +75,7 @@ OpenResult open_entry(const Store& store, const CallKey& key) {
         Fd entry_dir(fn_dir.ok()
                          ? ::openat(fn_dir.get(), key.hex.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
                          : -1);
-        if (entry_dir.ok()) r.file = Fd(::openat(entry_dir.get(), output_file, how.flags));
+        if (entry_dir.ok()) r.file = Fd(::openat(entry_dir.get(), file, how.flags));
     }
     if (r.file.ok()) {
         r.status = Opened::ok;
@@ -88,7 +88,7 @@ OpenResult open_entry(const Store& store, const CallKey& key) {
         const std::string entry = key.name + "/" + key.hex;
         if (::fstatat(store.root_fd(), entry.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) return r;
         r.status = Opened::bad;
-        r.reason = "it has no output.bin";
+        r.reason = std::string("it has no ") + file;
         return r;
     }
     r.status = Opened::bad;
@@ -96,15 +96,50 @@ OpenResult open_entry(const Store& store, const CallKey& key) {
     return r;
 }
 
+// Asks `validate` whether the entry of `key` may be used; returns why it
+// cannot be asked (its metadata is unreadable: a bad entry), or "" with `ok`.
+std::string validate_entry(const Store& store, const CallKey& key, const CacheValidationCallback& validate, bool& ok) {
+    ok = true;
+    if (!validate) return {};
+    OpenResult opened = open_entry(store, key, metadata_file);
+    if (opened.status != Opened::ok) return opened.status == Opened::miss ? "it has no metadata.json" : opened.reason;
+    EntryMetadata meta;
+    if (std::string bad = read_metadata(opened.file.get(), meta); !bad.empty()) return bad;
+    ok = validate(meta);
+    return {};
+}
+
+// A bad entry: reported, removed, and the call computed again.
+bool reject(const Store& store, const CallKey& key, const std::string& reason) {
+    const std::string left = remove_entry(store, key);
+    store.warn("the cache entry " + quote(entry_path(store, key)) + " cannot be used: " + reason + "; " +
+               (left.empty() ? "removed it" : "left it as it is (" + left + ")") + ", calling " + key.name + " again");
+    return false;
+}
+
+// An entry its validation callback refused: removed (so that the new result can take its place) and missed.
+bool refused(const Store& store, const CallKey& key) {
+    const std::string left = remove_entry(store, key);
+    if (!left.empty()) store.warn("left " + quote(entry_path(store, key)) + " as it is: " + left);
+    if (store.verbose() >= 2) {
+        store.message("[Memory] " + key.name + ": the cache validation callback refused the stored result\n");
+    }
+    return false;
+}
+
 }  // namespace
 
 // [docs:load]
-bool load_entry(const Store& store, const CallKey& key, const std::function<void(InArchive&)>& load) {
+bool load_entry(const Store& store, const CallKey& key, const std::function<void(InArchive&)>& load,
+                const CacheValidationCallback& validate) {
     OpenResult opened = open_entry(store, key);
     if (opened.status == Opened::miss) return false;
     std::string reason = opened.reason;
     if (opened.status == Opened::ok) {
         reason = read_entry(opened.file.get(), key, load);
+        bool valid = true;
+        if (reason.empty()) reason = validate_entry(store, key, validate, valid);
+        if (reason.empty() && !valid) return refused(store, key);
         if (reason.empty()) {
             // A hit: mark the entry used now (least recently used go first).
             store.touch(opened.file.get(), key.name + "/" + key.hex);
@@ -112,12 +147,34 @@ bool load_entry(const Store& store, const CallKey& key, const std::function<void
             return true;
         }
     }
-    const std::string left = remove_entry(store, key);
-    store.warn("the cache entry " + quote(entry_path(store, key)) + " cannot be used: " + reason + "; " +
-               (left.empty() ? "removed it" : "left it as it is (" + left + ")") + ", calling " + key.name + " again");
-    return false;
+    return reject(store, key, reason);
 }
 // [docs:end]
+
+bool map_entry(const Store& store, const CallKey& key, std::size_t element_size, std::size_t element_align,
+               const CacheValidationCallback& validate, bool after_store, Mapping& out) {
+    OpenResult opened = open_entry(store, key);
+    if (opened.status == Opened::miss) return false;
+    std::string reason = opened.reason;
+    if (opened.status == Opened::ok) {
+        const bool full_check = memory_test_hooks().full_checksum_on_mapped_hits;
+        reason = map_entry_file(opened.file.get(), key, element_size, element_align, full_check, out);
+        bool valid = true;
+        if (reason.empty() && !after_store) reason = validate_entry(store, key, validate, valid);
+        if (!reason.empty() || !valid) out.reset();
+        if (reason.empty() && !valid) return refused(store, key);
+        if (reason.empty()) {
+            // Marked used on metadata.json: a touch of output.bin would change the identity just verified.
+            if (store.due_for_touch(key.name + "/" + key.hex)) {
+                const OpenResult meta = open_entry(store, key, metadata_file);
+                if (meta.status == Opened::ok) ::futimens(meta.file.get(), nullptr);
+            }
+            if (!after_store && store.verbose() >= 2) store.message("[Memory] Loading " + key.name + " from cache\n");
+            return true;  // the descriptor closes here; the mapping stays
+        }
+    }
+    return reject(store, key, reason);
+}
 
 void announce_call(const Store& store, const std::string& name, const std::string& call) {
     if (store.verbose() < 1) return;
@@ -125,7 +182,7 @@ void announce_call(const Store& store, const std::string& name, const std::strin
 }
 
 void store_entry(const Store& store, const CallKey& key, const std::string& call, double seconds,
-                 const std::function<void(OutArchive&)>& save) {
+                 const std::function<void(OutArchive&)>& save, bool aligned) {
     const fs::path fn_path = store.root() / key.name;
     Fd fn_dir;
     std::string tmp;
@@ -134,7 +191,7 @@ void store_entry(const Store& store, const CallKey& key, const std::string& call
         ipc::ObjectLock lock;  // "this writer lives": a sweep leaves the directory alone
         {
             Fd dir = make_temp_dir(fn_dir.get(), tmp, lock);
-            write_output(dir.get(), key, save);
+            write_output(dir.get(), key, save, aligned);
             write_metadata(dir.get(), key, call, seconds);
         }
         // [docs:rename]

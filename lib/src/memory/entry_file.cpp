@@ -5,6 +5,7 @@
 #include "entry_file.hpp"
 
 #include <fcntl.h>     // openat
+#include <sys/mman.h>  // mmap, munmap, mprotect: mapped results
 #include <sys/stat.h>  // fstat
 #include <unistd.h>    // pwrite, fdatasync
 #include <xxhash.h>    // XXH3-64 checksums
@@ -12,10 +13,14 @@
 #include <algorithm>     // std::min
 #include <array>         // std::array
 #include <atomic>        // std::atomic: chunks read, for the hashing helper
+#include <chrono>        // std::chrono::system_clock: when a result was stored
 #include <cstdio>        // std::snprintf
+#include <cstdlib>       // std::strtod
 #include <cstring>       // std::memcmp, std::memcpy
-#include <ctime>         // gmtime_r, strftime
+#include <ctime>         // gmtime_r, strftime, strptime, timegm
+#include <map>           // std::map: the file identities this process verified
 #include <memory>        // std::unique_ptr
+#include <mutex>         // std::mutex
 #include <optional>      // std::optional
 #include <system_error>  // std::system_error: no thread available
 #include <thread>        // std::thread: the hashing helper of a large read
@@ -36,7 +41,8 @@ struct Header {
     std::uint64_t key_bytes;
     std::uint64_t payload_bytes;
     std::uint64_t checksum;
-    std::uint8_t reserved[24];
+    std::uint64_t pad_bytes;  // zero in version 1, whose field was reserved (zeros)
+    std::uint8_t reserved[16];
 };
 static_assert(sizeof(Header) == header_bytes);
 
@@ -236,26 +242,37 @@ std::string utc_now() {
     return text;
 }
 
+// Checks a header against the size of its file: magic, version, lengths.
+std::optional<std::string> check_header(const Header& h, std::uint64_t size) {
+    if (std::memcmp(h.magic, entry_magic, sizeof entry_magic) != 0) return "not a corelab cache entry (wrong magic)";
+    if (h.version < oldest_format_version || h.version > format_version) {
+        return "format version " + std::to_string(h.version) + ", this build reads " +
+               std::to_string(oldest_format_version) + " to " + std::to_string(format_version);
+    }
+    if (h.header_size != header_bytes) return "a header of " + std::to_string(h.header_size) + " bytes";
+    const std::uint64_t body = size - header_bytes;
+    if (h.key_bytes > body || h.pad_bytes >= page_bytes || h.pad_bytes > body - h.key_bytes ||
+        h.payload_bytes != body - h.key_bytes - h.pad_bytes) {
+        return "its lengths (key " + std::to_string(h.key_bytes) + ", padding " + std::to_string(h.pad_bytes) +
+               ", payload " + std::to_string(h.payload_bytes) + ") do not match the file's " + std::to_string(size) +
+               " bytes (truncated or corrupted)";
+    }
+    return std::nullopt;
+}
+
 // Checks the header, then the stored key; returns the reason it is bad, or
 // nothing and a source positioned at the payload.
 std::optional<std::string> check_header_and_key(FileSource& source, const CallKey& key, Header& h) {
     const std::uint64_t size = source.start();
     if (size < header_bytes) return "the file is too short to hold a header (" + std::to_string(size) + " bytes)";
     source.read(&h, sizeof h);
-    if (std::memcmp(h.magic, entry_magic, sizeof entry_magic) != 0) return "not a corelab cache entry (wrong magic)";
-    if (h.version != format_version) {
-        return "format version " + std::to_string(h.version) + ", this build reads " + std::to_string(format_version);
-    }
-    if (h.header_size != header_bytes) return "a header of " + std::to_string(h.header_size) + " bytes";
-    const std::uint64_t body = size - header_bytes;
-    if (h.key_bytes > body || h.payload_bytes != body - h.key_bytes) {
-        return "its lengths (key " + std::to_string(h.key_bytes) + ", payload " + std::to_string(h.payload_bytes) +
-               ") do not match the file's " + std::to_string(size) + " bytes (truncated or corrupted)";
-    }
+    if (auto bad = check_header(h, size)) return bad;
     if (h.key_bytes != key.stored.size()) return "it belongs to another call (its key differs)";
     std::string stored(key.stored.size(), '\0');
     source.read(stored.data(), stored.size());
     if (stored != key.stored) return "it belongs to another call (same hash, different key)";
+    char pad[page_bytes];
+    source.read(pad, static_cast<std::size_t>(h.pad_bytes));  // hashed with the rest; check_header bounds it
     return std::nullopt;
 }
 
@@ -293,12 +310,16 @@ std::string read_entry(int fd, const CallKey& key, const std::function<void(InAr
     }
 }
 
-void write_output(int dir, const CallKey& key, const std::function<void(OutArchive&)>& save) {
+void write_output(int dir, const CallKey& key, const std::function<void(OutArchive&)>& save, bool aligned) {
     Fd fd = create_file(dir, output_file);
-    const std::array<char, header_bytes> zeros{};
-    write_full(fd.get(), zeros.data(), zeros.size());
+    const std::array<char, page_bytes> zeros{};
+    write_full(fd.get(), zeros.data(), header_bytes);
     FileSink sink(fd.get());
     sink.write(key.stored.data(), key.stored.size());
+    // An array's 8-byte length, then its first element on a page boundary.
+    const std::size_t pad =
+        aligned ? (page_bytes - (header_bytes + key.stored.size() + 8) % page_bytes) % page_bytes : 0;
+    sink.write(zeros.data(), pad);
     {
         OutArchive ar(sink);
         save(ar);
@@ -309,7 +330,8 @@ void write_output(int dir, const CallKey& key, const std::function<void(OutArchi
     h.version = format_version;
     h.header_size = header_bytes;
     h.key_bytes = key.stored.size();
-    h.payload_bytes = sink.written() - key.stored.size();
+    h.pad_bytes = pad;
+    h.payload_bytes = sink.written() - key.stored.size() - pad;
     h.checksum = sink.checksum();
     if (::pwrite(fd.get(), &h, sizeof h, 0) != static_cast<ssize_t>(sizeof h)) {
         throw Error("cannot write the header: " + errno_text(errno));
@@ -320,12 +342,16 @@ void write_output(int dir, const CallKey& key, const std::function<void(OutArchi
 void write_metadata(int dir, const CallKey& key, const std::string& call, double seconds) {
     char duration[32];
     std::snprintf(duration, sizeof duration, "%.6f", seconds);
-    const std::string json = "{\n  \"function\": " + json_string(key.name) +
-                             ",\n  \"version\": " + json_string(key.version) + ",\n  \"key\": " + json_string(key.hex) +
-                             ",\n  \"input_args\": " + json_string(call) +
-                             ",\n  \"argument_bytes\": " + std::to_string(key.arg_bytes) +
-                             ",\n  \"duration\": " + duration + ",\n  \"created\": " + json_string(utc_now()) +
-                             ",\n  \"last_used\": \"the modification time of output.bin\"\n}\n";
+    // joblib's "time": seconds since 1970 when the result was stored, to the microsecond.
+    char unix_now[32];
+    const auto since_epoch = std::chrono::system_clock::now().time_since_epoch();
+    std::snprintf(unix_now, sizeof unix_now, "%.6f", std::chrono::duration<double>(since_epoch).count());
+    const std::string json =
+        "{\n  \"function\": " + json_string(key.name) + ",\n  \"version\": " + json_string(key.version) +
+        ",\n  \"key\": " + json_string(key.hex) + ",\n  \"input_args\": " + json_string(call) +
+        ",\n  \"argument_bytes\": " + std::to_string(key.arg_bytes) + ",\n  \"duration\": " + duration +
+        ",\n  \"time\": " + unix_now + ",\n  \"created\": " + json_string(utc_now()) +
+        ",\n  \"last_used\": \"the modification time of output.bin\"\n}\n";
     char head[96];
     std::snprintf(head, sizeof head, "%s %u %zu %016llx\n", metadata_magic, format_version, json.size(),
                   static_cast<unsigned long long>(XXH3_64bits(json.data(), json.size())));
@@ -333,6 +359,218 @@ void write_metadata(int dir, const CallKey& key, const std::string& call, double
     const std::string text = head + json;
     write_full(fd.get(), text.data(), text.size());
     if (::fdatasync(fd.get()) != 0) throw Error("cannot flush metadata.json: " + errno_text(errno));
+}
+
+// ------------------------------------------------------------ mapped entries
+void Mapping::reset() noexcept {
+    if (base_ != nullptr) ::munmap(base_, bytes_);
+    base_ = nullptr;
+    bytes_ = offset_ = 0;
+    count_ = 0;
+    file_ = false;
+}
+
+void Mapping::swap(Mapping& o) noexcept {
+    std::swap(base_, o.base_);
+    std::swap(bytes_, o.bytes_);
+    std::swap(offset_, o.offset_);
+    std::swap(count_, o.count_);
+    std::swap(file_, o.file_);
+}
+
+Mapping anonymous_copy(const void* data, std::uint64_t count, std::size_t element_size) {
+    const std::size_t bytes = static_cast<std::size_t>(count) * element_size;
+    if (bytes == 0) return Mapping(nullptr, 0, 0, 0, false);
+    void* p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) throw Error("cannot map " + std::to_string(bytes) + " bytes: " + errno_text(errno));
+    std::memcpy(p, data, bytes);
+    ::mprotect(p, bytes, PROT_READ);  // read-only, as a mapped entry
+    return Mapping(p, bytes, 0, count, false);
+}
+
+namespace {
+
+FileIdentity identity_of_stat(const struct stat& st) {
+    return {static_cast<std::uint64_t>(st.st_dev), static_cast<std::uint64_t>(st.st_ino),
+            static_cast<std::uint64_t>(st.st_size),
+            std::int64_t{st.st_mtim.tv_sec} * 1'000'000'000 + st.st_mtim.tv_nsec,
+            std::int64_t{st.st_ctim.tv_sec} * 1'000'000'000 + st.st_ctim.tv_nsec};
+}
+
+// The identity of every output.bin this process checked or wrote, the
+// latest one per file; forgotten wholesale past 4096 files (they are then
+// checked again: slower, never wrong).
+struct Verified {
+    std::mutex mutex;
+    std::map<std::pair<std::uint64_t, std::uint64_t>, FileIdentity> files;
+};
+Verified& verified_files() {
+    static Verified v;
+    return v;
+}
+
+// The kernel stamps a file's ctime from a clock that advances once a tick
+// (1 to 10 ms): a write in the same tick as the last change leaves ctime as
+// it was. A file whose ctime is older than this when its bytes are read
+// cannot be written again without its ctime changing.
+constexpr std::int64_t settle_ns = 50'000'000;
+
+std::int64_t realtime_ns() {
+    timespec t{};
+    ::clock_gettime(CLOCK_REALTIME, &t);
+    return std::int64_t{t.tv_sec} * 1'000'000'000 + t.tv_nsec;
+}
+
+// Unmaps on every early return.
+struct Unmap {
+    void* base;
+    std::size_t bytes;
+    ~Unmap() {
+        if (base != nullptr) ::munmap(base, bytes);
+    }
+};
+
+}  // namespace
+
+bool verified(const FileIdentity& id) {
+    auto& v = verified_files();
+    const std::lock_guard lock(v.mutex);
+    const auto it = v.files.find({id.dev, id.ino});
+    return it != v.files.end() && it->second == id;
+}
+
+void remember_verified(const FileIdentity& id) {
+    if (id.ino == 0) return;  // fstat failed
+    auto& v = verified_files();
+    const std::lock_guard lock(v.mutex);
+    if (v.files.size() >= 4096) v.files.clear();
+    v.files[{id.dev, id.ino}] = id;
+}
+
+std::string map_entry_file(int fd, const CallKey& key, std::size_t element_size, std::size_t element_align,
+                           bool full_check, Mapping& out) {
+    struct stat st{};
+    if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) return "output.bin is not a regular file";
+    const auto size = static_cast<std::uint64_t>(st.st_size);
+    if (size < header_bytes) return "the file is too short to hold a header (" + std::to_string(size) + " bytes)";
+    void* base = ::mmap(nullptr, static_cast<std::size_t>(size), PROT_READ, MAP_SHARED, fd, 0);
+    if (base == MAP_FAILED) return "cannot map it: " + errno_text(errno);
+    Unmap guard{base, static_cast<std::size_t>(size)};
+    const char* p = static_cast<const char*>(base);
+    // Header, key and the array's length on every hit: a few hundred bytes.
+    Header h{};
+    std::memcpy(&h, p, sizeof h);
+    if (auto bad = check_header(h, size)) return *bad;
+    if (h.key_bytes != key.stored.size()) return "it belongs to another call (its key differs)";
+    if (std::memcmp(p + header_bytes, key.stored.data(), key.stored.size()) != 0) {
+        return "it belongs to another call (same hash, different key)";
+    }
+    const std::uint64_t at = header_bytes + h.key_bytes + h.pad_bytes;
+    std::uint64_t n = 0;
+    if (h.payload_bytes < sizeof n) return "its payload is too short to hold an array";
+    std::memcpy(&n, p + at, sizeof n);
+    const std::uint64_t bytes = h.payload_bytes - sizeof n;
+    if (n > bytes / element_size || n * element_size != bytes) {
+        return "its array claims " + std::to_string(n) + " elements of " + std::to_string(element_size) +
+               " bytes but its payload holds " + std::to_string(bytes) + " bytes";
+    }
+    if ((at + sizeof n) % element_align != 0) return "its array is not aligned for its type (an older format)";
+    // [docs:map]
+    // Every byte, once per version of the file in this process: an entry is
+    // never written after its rename, and any write would change its identity
+    // (entry_file.hpp says when that holds).
+    const FileIdentity id = identity_of_stat(st);
+    if (full_check || !verified(id)) {
+        const bool settled = id.ctime_ns + settle_ns < realtime_ns();  // before the bytes are read
+        if (XXH3_64bits(p + header_bytes, static_cast<std::size_t>(size - header_bytes)) != h.checksum) {
+            return "checksum mismatch (corrupted)";
+        }
+        if (settled) remember_verified(id);
+    }
+    // [docs:end]
+    guard.base = nullptr;  // handed over
+    out = Mapping(base, static_cast<std::size_t>(size), static_cast<std::size_t>(at + sizeof n), n, true);
+    return {};
+}
+
+// ------------------------------------------------------------ metadata.json
+namespace {
+
+// The JSON string value after `"name": "`, unescaped as json_string escapes; nullopt when absent.
+std::optional<std::string> json_string_field(const std::string& json, const std::string& name) {
+    const std::string open = "\"" + name + "\": \"";
+    std::size_t at = json.find(open);
+    if (at == std::string::npos) return std::nullopt;
+    std::string out;
+    for (at += open.size(); at < json.size(); ++at) {
+        const char c = json[at];
+        if (c == '"') return out;
+        if (c != '\\') {
+            out += c;
+        } else if (++at < json.size()) {
+            if (json[at] == 'u' && at + 4 < json.size()) {
+                out += static_cast<char>(std::strtol(json.substr(at + 1, 4).c_str(), nullptr, 16));
+                at += 4;
+            } else {
+                out += json[at];
+            }
+        }
+    }
+    return std::nullopt;  // no closing quote
+}
+
+// The number after `"name": `; nullopt when absent.
+std::optional<double> json_number_field(const std::string& json, const std::string& name) {
+    const std::string open = "\"" + name + "\": ";
+    const std::size_t at = json.find(open);
+    if (at == std::string::npos) return std::nullopt;
+    const char* start = json.c_str() + at + open.size();
+    char* end = nullptr;
+    const double v = std::strtod(start, &end);
+    if (end == start) return std::nullopt;
+    return v;
+}
+
+}  // namespace
+
+std::string read_metadata(int fd, EntryMetadata& out) {
+    std::string text(64 * 1024, '\0');
+    try {
+        text.resize(read_full(fd, text.data(), text.size()));
+    } catch (const std::exception& e) {
+        return e.what();
+    }
+    const std::size_t eol = text.find('\n');
+    unsigned version = 0;
+    std::size_t length = 0;
+    unsigned long long checksum = 0;
+    const std::string format = std::string(metadata_magic) + " %u %zu %16llx";
+    if (eol == std::string::npos ||
+        std::sscanf(text.substr(0, eol).c_str(), format.c_str(), &version, &length, &checksum) != 3) {
+        return "metadata.json has no header line";
+    }
+    const std::string json = text.substr(eol + 1);
+    if (version < oldest_format_version || version > format_version || json.size() != length ||
+        XXH3_64bits(json.data(), json.size()) != checksum) {
+        return "metadata.json does not match its header line (truncated or corrupted)";
+    }
+    const auto duration = json_number_field(json, "duration");
+    if (!duration) return "metadata.json has no duration";
+    out.duration = *duration;
+    out.input_args = json_string_field(json, "input_args").value_or("");
+    if (const auto t = json_number_field(json, "time")) {
+        out.computed_at = std::chrono::system_clock::time_point(
+            std::chrono::duration_cast<std::chrono::system_clock::duration>(std::chrono::duration<double>(*t)));
+        return {};
+    }
+    // Version 1 stored the time to the second only, as text.
+    const auto created = json_string_field(json, "created");
+    std::tm tm{};
+    if (!created || ::strptime(created->c_str(), "%Y-%m-%dT%H:%M:%SZ", &tm) == nullptr) {
+        return "metadata.json has no time";
+    }
+    out.computed_at = std::chrono::system_clock::from_time_t(::timegm(&tm));
+    return {};
 }
 
 }  // namespace corelab::detail

@@ -12,6 +12,7 @@
 
 #include <algorithm>     // std::sort
 #include <cerrno>        // errno
+#include <chrono>        // std::chrono::system_clock: entries' ages
 #include <cstdio>        // std::snprintf
 #include <cstring>       // std::strerror
 #include <system_error>  // std::error_code
@@ -93,17 +94,37 @@ void Memory::clear() const {
 }
 
 std::size_t Memory::reduce_size(std::uint64_t bytes_limit) const {
+    return reduce_size(SizeLimits{.bytes_limit = bytes_limit});
+}
+
+// One rule for every limit: walk the entries from the most recently used
+// (output.bin's mtime, set by every hit) and keep each while all kept so far,
+// with it, fit every limit; from the first that does not fit, remove it and
+// every older one. So what is kept is always the most recent entries.
+std::size_t Memory::reduce_size(const SizeLimits& limits) const {
     auto entries = detail::list_entries(*store_);
     std::sort(entries.begin(), entries.end(), [](const auto& a, const auto& b) {
         if (a.used_ns != b.used_ns) return a.used_ns > b.used_ns;  // most recently used first
         return a.function != b.function ? a.function < b.function : a.key < b.key;
     });
+    const auto now_ns =
+        std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
+            .count();
+    const auto fits = [&](const detail::EntryInfo& e, std::uint64_t kept_bytes, std::size_t kept_items) {
+        if (limits.bytes_limit && kept_bytes + e.bytes > *limits.bytes_limit) return false;
+        if (limits.items_limit && kept_items + 1 > *limits.items_limit) return false;
+        if (limits.age_limit && static_cast<double>(now_ns - e.used_ns) * 1e-9 > limits.age_limit->count()) {
+            return false;
+        }
+        return true;
+    };
     std::uint64_t kept = 0;
-    std::size_t removed = 0;
+    std::size_t kept_items = 0, removed = 0;
     bool full = false;  // once one entry does not fit, every older one goes too
     for (const auto& e : entries) {
-        if (!full && kept + e.bytes <= bytes_limit) {
+        if (!full && fits(e, kept, kept_items)) {
             kept += e.bytes;
+            ++kept_items;
             continue;
         }
         full = true;

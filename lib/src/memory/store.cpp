@@ -7,7 +7,8 @@
 #include <sys/stat.h>  // fstat, fstatat, mkdirat
 #include <unistd.h>    // unlinkat, geteuid
 
-#include <utility>  // std::move
+#include <algorithm>  // std::max
+#include <utility>    // std::move
 
 #include "corelab/detail/fd.hpp"  // Fd, errno_text
 #include "corelab/ipc/names.hpp"  // ObjectLock, lock_as_owner, lock_if_unowned: temp dirs' liveness locks
@@ -160,7 +161,7 @@ std::vector<EntryInfo> list_entries(const Store& store) {
                 if (::fstatat(dir.get(), file.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode)) continue;
                 info.bytes += static_cast<std::uint64_t>(st.st_size);
                 const std::int64_t t = std::int64_t{st.st_mtim.tv_sec} * 1'000'000'000 + st.st_mtim.tv_nsec;
-                if (file == output_file) info.used_ns = t;  // a hit touches output.bin
+                info.used_ns = std::max(info.used_ns, t);  // a hit touches one of them
             }
             entries.push_back(std::move(info));
         });

@@ -3,8 +3,10 @@
 // ours, and the descriptor-based walking, sweeping and removing built on them.
 //
 // An entry is built in dir/<name>/.tmp-<pid>-<random>/ and renamed into place,
-// so a reader sees a whole entry or none. Last use is output.bin's mtime,
-// touched by every hit (one futimens on the open file, no rewrite).
+// so a reader sees a whole entry or none. Last use is the later mtime of its
+// two files, touched by every hit (one futimens, no rewrite): a copying hit
+// touches output.bin, open already; a mapped hit touches metadata.json, so
+// that output.bin keeps the identity its check remembers (entry_file.hpp).
 // Marks: dir/CACHEDIR.TAG, dir/.corelab-cache and dir/<name>/.corelab-function;
 // nothing unmarked, or not laid out as an entry (entry_file.hpp), is ever
 // removed (marked_folders.cpp says how that is told).
@@ -49,15 +51,18 @@ public:
     // Sets the entry's mtime to now, at most once a second per entry and
     // process: a hot loop of hits pays no extra system call each time.
     void touch(int fd, const std::string& entry) const {
+        if (due_for_touch(entry)) ::futimens(fd, nullptr);
+    }
+    // True when `entry` was not touched by this process in the last second
+    // (and counts it as touched now).
+    bool due_for_touch(const std::string& entry) const {
         const auto now = std::chrono::steady_clock::now();
-        {
-            const std::lock_guard lock(mutex_);
-            auto [it, fresh] = touched_.try_emplace(entry, now);
-            if (!fresh && now - it->second < std::chrono::seconds(1)) return;
-            it->second = now;
-            if (touched_.size() > 4096) touched_.clear();
-        }
-        ::futimens(fd, nullptr);
+        const std::lock_guard lock(mutex_);
+        auto [it, fresh] = touched_.try_emplace(entry, now);
+        if (!fresh && now - it->second < std::chrono::seconds(1)) return false;
+        it->second = now;
+        if (touched_.size() > 4096) touched_.clear();
+        return true;
     }
     void warn(const std::string& text) const {
         const std::lock_guard lock(mutex_);
