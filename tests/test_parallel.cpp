@@ -596,7 +596,7 @@ TEST_CASE("parallel pool: a function that is not trivially copyable is refused w
     check_clean();
 }
 
-TEST_CASE("parallel imap: results arrive in input order; a failed task's element throws and the rest follow" *
+TEST_CASE("parallel imap: results arrive in input order, a failed task's element throws and the rest follow" *
           doctest::timeout(120)) {
     constexpr std::size_t n = 200;
     const auto f = [](std::size_t i) {
@@ -666,7 +666,7 @@ TEST_CASE("parallel imap_unordered: each index arrives exactly once with its res
     check_clean();
 }
 
-TEST_CASE("parallel imap: stopping early kills and reaps the call's workers; the pool's next call works" *
+TEST_CASE("parallel imap: stopping early kills and reaps the call's workers, and the pool's next call works" *
           doctest::timeout(60)) {
     for (bool reuse : {false, true}) {
         CAPTURE(reuse);
@@ -813,7 +813,7 @@ TEST_CASE("parallel pool: inputs small and large (socket, memfd) arrive whole, a
     check_clean();
 }
 
-TEST_CASE("parallel pool: a worker killed mid-call fails its task only; the others arrive" * doctest::timeout(60)) {
+TEST_CASE("parallel pool: a worker killed mid-call fails its task only, the others arrive" * doctest::timeout(60)) {
     {
         Parallel par({.n_jobs = 2, .batch_size = 1, .reuse = true});
         CHECK(par.map(mix, corelab::range(4)).size() == 4);
