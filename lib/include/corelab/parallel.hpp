@@ -1098,6 +1098,7 @@ private:
     bool streamed_processes() const noexcept {
         return options_.backend == Backend::processes && (options_.reuse || options_.task_timeout.count() > 0);
     }
+    /// map() through a streamed source: processes with reuse or task_timeout, threads with task_timeout.
     template <class R, bool Ordered, class F, class V>
     std::unique_ptr<detail::Stream<std::conditional_t<Ordered, R, Indexed<R>>>> stream(F&& f, V view);
     template <class R, class F, class Inputs>
@@ -1147,10 +1148,10 @@ std::vector<R> Parallel::run(F& f, const Inputs& in) {
         if (workers_ == 1 || n == 1) {
             out.resize(n);
             run_serial<R>(f, in, out, progress);
-        } else if (options_.backend == Backend::threads) {
+        } else if (options_.backend == Backend::threads && options_.task_timeout.count() == 0) {
             out.resize(n);
             run_threads<R>(f, in, out, progress);
-        } else if (streamed_processes()) {
+        } else if (options_.backend == Backend::threads || streamed_processes()) {
             run_streamed<R>(f, in, out, progress);
         } else {
             run_processes<R>(f, in, n, out, progress);  // allocates `out` after the fork
@@ -1198,14 +1199,12 @@ void Parallel::run_threads(F& f, const Inputs& in, std::vector<typename detail::
     std::optional<TaskError> failure;  // the first task to throw
     const auto deadline = std::chrono::steady_clock::now() + options_.timeout;
     const bool timed = options_.timeout.count() > 0;
-    const bool slow_ok = options_.task_timeout.count() == 0;  // no per-task timeout
     const auto first_input = std::ranges::begin(in);
     ThreadWorkers(w).run([&](unsigned k) {
         detail::Batcher batches(cursor.value, n, w, options_.batch_size, std::chrono::milliseconds(2));
         std::size_t first = 0;
         for (std::size_t count; !stop.load(std::memory_order_relaxed) && (count = batches.claim(first)) > 0;) {
             for (std::size_t i = first; i < first + count; ++i) {
-                const auto start = slow_ok ? std::chrono::steady_clock::time_point{} : std::chrono::steady_clock::now();
                 try {
                     out[i] = f(first_input[static_cast<std::ranges::range_difference_t<const Inputs>>(
                         i)]);  // slot i: this thread only
@@ -1215,18 +1214,6 @@ void Parallel::run_threads(F& f, const Inputs& in, std::vector<typename detail::
                         failure.emplace(k, i,
                                         "task " + std::to_string(i) + " raised: " + e.what() + " (in thread worker " +
                                             std::to_string(k) + ")");
-                    stop.store(true);
-                    return 0;
-                }
-                if (!slow_ok && std::chrono::steady_clock::now() - start > options_.task_timeout) {
-                    // a thread cannot be killed: the task ran to its end, and fails now
-                    const std::lock_guard lock(failure_mutex);
-                    if (!failure)
-                        failure.emplace(
-                            k, i,
-                            detail::describe_slow_task(i, std::chrono::steady_clock::now() - start,
-                                                       options_.task_timeout, "thread worker " + std::to_string(k)) +
-                                ": a thread cannot be killed, so the task ran to its end");
                     stop.store(true);
                     return 0;
                 }
@@ -1346,14 +1333,25 @@ void Parallel::run_streamed(F& f, const Inputs& in, std::vector<typename detail:
                             detail::Progress& progress) {
     using C = typename detail::Cell<R>::type;
     const std::size_t n = std::ranges::size(in);
-    detail::ProcessPool* shared = options_.reuse ? &pool() : nullptr;
-    detail::ProcessSource<R, F&, const Inputs&> source(shared, workers_, options_, name(), f, in);
+    std::optional<detail::ProcessSource<R, F&, const Inputs&>> processes;
+    std::optional<detail::ThreadSource<R, F&, const Inputs&>> threads;  // threads with task_timeout
+    detail::ItemSource<C>* source = nullptr;
+    if (options_.backend == Backend::threads) {
+        source = &threads.emplace(workers_, options_, name(), f, in);
+    } else {
+        detail::ProcessPool* shared = options_.reuse ? &pool() : nullptr;
+        source = &processes.emplace(shared, workers_, options_, name(), f, in);
+    }
+    const auto cancel = [&] {
+        if (processes) processes->cancel();
+        if (threads) threads->cancel();
+    };
     out.resize(n);  // after the workers are forked (see run_processes)
     std::vector<detail::Item<C>> items;
-    while (source.pull(items)) {
+    while (source->pull(items)) {
         for (auto& item : items) {
             if (item.error) {
-                source.cancel();  // the rest is cancelled before the first failure is thrown
+                cancel();  // the rest is cancelled before the first failure is thrown
                 std::rethrow_exception(item.error);
             }
             out[item.index] = std::move(*item.value);
