@@ -420,3 +420,59 @@ TEST_CASE("parallel: a worker that exits 0 mid-task is named with its task" * do
                                        "before returning its result$")));
     check_clean();
 }
+
+// ------------------------------------------------------------------ the pool (reuse = true), imap, task_timeout
+
+namespace {
+
+[[maybe_unused]] bool gone(pid_t pid) {
+    return ::kill(pid, 0) != 0 && errno == ESRCH;
+}
+
+std::vector<pid_t> sorted(std::vector<pid_t> v) {
+    std::sort(v.begin(), v.end());
+    return v;
+}
+
+}  // namespace
+
+TEST_CASE("parallel pool: two calls run on the same worker processes, and the results are right" *
+          doctest::timeout(60)) {
+    std::vector<std::uint64_t> expected(1000);
+    for (std::size_t i = 0; i < expected.size(); ++i) expected[i] = mix(i);
+    {
+        Parallel par({.n_jobs = 2, .reuse = true});
+        CHECK(par.worker_pids().empty());  // none before the first call
+        CHECK(par.map(mix, corelab::range(1000)) == expected);
+        const auto pids = sorted(par.worker_pids());
+        REQUIRE(pids.size() == 2);
+        const std::vector<int> inputs{5, -3, 8, 0, 12};
+        const int offset = 7;  // captured by value: its bytes travel to the workers
+        CHECK(par.map([offset](int x) { return x * x + offset; }, inputs) == std::vector<int>{32, 16, 71, 7, 151});
+        CHECK(sorted(par.worker_pids()) == pids);
+        // a range of another start, batches of a fixed size, an empty call
+        CHECK(par.map([](std::size_t i) { return i * 2; }, std::views::iota(std::size_t{10}, std::size_t{14})) ==
+              std::vector<std::size_t>{20, 22, 24, 26});
+        CHECK(par.map(mix, corelab::range(0)).empty());
+        CHECK(sorted(par.worker_pids()) == pids);
+        for (pid_t p : pids) CHECK(corelab::test::running(p));
+    }
+    check_clean();
+}
+
+TEST_CASE("parallel pool: strings go in and come out through a pool (cereal)" * doctest::timeout(60)) {
+    std::vector<std::string> words;
+    for (std::size_t i = 0; i < 300; ++i) words.push_back(std::string(i % 40, static_cast<char>('a' + i % 26)));
+    {
+        Parallel par({.n_jobs = 3, .reuse = true});
+        const auto lengths = par.map([](const std::string& w) { return w.size(); }, words);
+        const auto doubled = par.map([](const std::string& w) { return w + w; }, words);
+        for (std::size_t i = 0; i < words.size(); ++i) {
+            CHECK(lengths[i] == words[i].size());
+            CHECK(doubled[i] == words[i] + words[i]);
+        }
+        const std::vector<bool> odd = par.map([](int x) { return x % 2 != 0; }, std::vector<int>{1, 2, 3});
+        CHECK(odd == std::vector<bool>{true, false, true});
+    }
+    check_clean();
+}

@@ -162,13 +162,7 @@ Children::Children(unsigned count, std::string instead, About about)
       pids_(count, 0),
       pidfds_(count, -1),
       reaped_(count, false) {
-    // Forking copies the whole memory of the process but only the thread that
-    // calls it: a lock another thread holds stays held forever in the child.
-    const unsigned threads = live_threads();
-    if (threads > allowed_threads) {
-        throw Error("cannot fork worker processes: this process runs " + std::to_string(threads) +
-                    " threads, and a forked child would inherit locks held by threads it does not have. " + instead_);
-    }
+    check_threads();
     ipc::set_signal_cleanup_hook(kill_tracked_children);
     ipc::install_signal_cleanup();  // Ctrl-C kills and reaps our children too
 }
@@ -181,6 +175,24 @@ Children::~Children() {
     }
 }
 
+void Children::check_threads() const {
+    // Forking copies the whole memory of the process but only the thread that
+    // calls it: a lock another thread holds stays held forever in the child.
+    const unsigned threads = live_threads();
+    if (threads > allowed_threads) {
+        throw Error("cannot fork worker processes: this process runs " + std::to_string(threads) +
+                    " threads, and a forked child would inherit locks held by threads it does not have. " + instead_);
+    }
+}
+
+void Children::kill_one(unsigned k) noexcept {
+    if (::getpid() != parent_ || pids_[k] <= 0 || reaped_[k]) return;
+    ::kill(pids_[k], SIGKILL);
+    reap_now(pids_[k]);
+    reaped_[k] = true;
+    untrack_child(pids_[k]);
+}
+
 bool Children::all_reaped() const noexcept {
     for (unsigned k = 0; k < size(); ++k) {
         if (pids_[k] > 0 && !reaped_[k]) return false;
@@ -189,6 +201,11 @@ bool Children::all_reaped() const noexcept {
 }
 
 bool Children::start(unsigned k) {
+    if (pids_[k] > 0 && !reaped_[k]) throw Error("internal: " + who(k) + " is started again while it runs");
+    if (pidfds_[k] >= 0) {  // a new child in a reaped slot: the old one's pidfd goes
+        ::close(pidfds_[k]);
+        pidfds_[k] = -1;
+    }
     flush_stdio();
     pid_t pid = 0;
     {
@@ -237,6 +254,7 @@ bool Children::start(unsigned k) {
                     about_);
     }
     pids_[k] = pid;
+    reaped_[k] = false;
     // A descriptor that becomes readable when the child ends (Linux 5.3+).
     pidfds_[k] = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
     if (pidfds_[k] < 0) {

@@ -72,8 +72,9 @@ struct ChildError {
     std::string str() const;
 };
 
-/// A fixed number of child processes of this process, started one by one,
-/// watched, reaped. Move-free: it lives for one run of a supervisor.
+/// A fixed number of child slots of this process, started one by one,
+/// watched, reaped. A reaped slot may be started again (a pool replaces a
+/// worker that died). Move-free: it lives as long as its supervisor.
 class Children {
 public:
     /// Room for `count` children. Throws corelab::Error when this process
@@ -91,7 +92,20 @@ public:
     /// the caller's code: it ends with `_exit`), false in the parent. Throws
     /// corelab::Error when it cannot fork or cannot watch the child (a kernel
     /// without pidfd_open, Linux < 5.3); every child is then killed and reaped.
+    /// Slot k must be new or reaped.
     bool start(unsigned k);
+
+    /// Throws corelab::Error (ending with `instead`) when this process now
+    /// runs other threads: a supervisor that forks again later (a pool's
+    /// replacement worker) checks before each fork, not only at its start.
+    void check_threads() const;
+
+    /// The pidfd of child k (readable once it has ended), -1 when none.
+    int pidfd(unsigned k) const noexcept { return pidfds_[k]; }
+
+    /// SIGKILLs child k (when not yet reaped) and reaps it. Does nothing in a
+    /// process other than the one that made this set.
+    void kill_one(unsigned k) noexcept;
 
     pid_t pid(unsigned k) const noexcept { return pids_[k]; }
     /// "worker k (pid ...)".
