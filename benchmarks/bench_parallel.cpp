@@ -118,11 +118,33 @@ void call_overhead_processes(benchmark::State& s) {
 void call_overhead_threads(benchmark::State& s) {
     call_overhead(s, corelab::Backend::threads, "call_overhead_threads");
 }
+// The same on a pool: its first call forks the 2 workers and is not timed; every timed call finds them waiting.
+void call_overhead_processes_reused(benchmark::State& state) {
+    corelab::Parallel par({.n_jobs = 2, .reuse = true});
+    par.map(trivial, corelab::range(call_tasks));
+    timed(state, "call_overhead_processes_reused", call_tasks, [&] {
+        auto r = par.map(trivial, corelab::range(call_tasks));
+        benchmark::DoNotOptimize(r.data());
+    });
+}
 
 void workload_processes_2(benchmark::State& state) {
     corelab::Parallel par({.n_jobs = 2, .backend = corelab::Backend::processes});
     timed(state, "workload_processes_2", workload_tasks, [&] {
         auto r = par.map([](std::size_t i) { return f(i, workload_x); }, corelab::range(workload_tasks));
+        benchmark::DoNotOptimize(r.data());
+    });
+}
+
+// Lesson 06's processes_2_reused: the second and later calls on one Parallel with reuse (no fork).
+void workload_processes_2_reused(benchmark::State& state) {
+    corelab::Parallel par({.n_jobs = 2, .backend = corelab::Backend::processes, .reuse = true});
+    const auto call = [&] {
+        return par.map([](std::size_t i) { return f(i, workload_x); }, corelab::range(workload_tasks));
+    };
+    call();
+    timed(state, "workload_processes_2_reused", workload_tasks, [&] {
+        auto r = call();
         benchmark::DoNotOptimize(r.data());
     });
 }
@@ -316,7 +338,9 @@ void compare() {
 // processes first: OpenMP and TBB leave threads running, and a process that runs threads must not fork
 BENCHMARK(processes_overhead)->UseManualTime()->Unit(benchmark::kMillisecond)->Repetitions(5);
 BENCHMARK(call_overhead_processes)->UseManualTime()->Unit(benchmark::kMicrosecond)->Repetitions(3);
+BENCHMARK(call_overhead_processes_reused)->UseManualTime()->Unit(benchmark::kMicrosecond)->Repetitions(3);
 BENCHMARK(workload_processes_2)->UseManualTime()->Unit(benchmark::kMillisecond)->Repetitions(3);
+BENCHMARK(workload_processes_2_reused)->UseManualTime()->Unit(benchmark::kMillisecond)->Repetitions(3);
 BENCHMARK(threads_overhead)->UseManualTime()->Unit(benchmark::kMillisecond)->Repetitions(5);
 BENCHMARK(call_overhead_threads)->UseManualTime()->Unit(benchmark::kMicrosecond)->Repetitions(3);
 BENCHMARK(workload_threads_2)->UseManualTime()->Unit(benchmark::kMillisecond)->Repetitions(3);
