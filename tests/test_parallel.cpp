@@ -8,9 +8,12 @@
 #include <doctest/doctest.h>
 #include <signal.h>    // raise, kill, SIGKILL
 #include <sys/mman.h>  // mmap: a page the test shares with the workers
+#include <sys/wait.h>  // waitpid: no child left
 #include <unistd.h>    // getpid, fork, _exit
 
+#include <algorithm>  // std::sort, std::count
 #include <atomic>     // std::atomic
+#include <cerrno>     // errno, ESRCH, ECHILD
 #include <chrono>     // std::chrono
 #include <csignal>    // std::signal
 #include <cstdio>     // std::printf
@@ -425,7 +428,7 @@ TEST_CASE("parallel: a worker that exits 0 mid-task is named with its task" * do
 
 namespace {
 
-[[maybe_unused]] bool gone(pid_t pid) {
+bool gone(pid_t pid) {
     return ::kill(pid, 0) != 0 && errno == ESRCH;
 }
 
@@ -475,4 +478,318 @@ TEST_CASE("parallel pool: strings go in and come out through a pool (cereal)" * 
         CHECK(odd == std::vector<bool>{true, false, true});
     }
     check_clean();
+}
+
+TEST_CASE("parallel pool: a worker SIGKILLed between two calls is replaced and the second call succeeds" *
+          doctest::timeout(60)) {
+    {
+        Parallel par({.n_jobs = 2, .reuse = true});
+        CHECK(par.map(mix, corelab::range(100)).size() == 100);
+        const auto before = sorted(par.worker_pids());
+        REQUIRE(before.size() == 2);
+        REQUIRE(::kill(before[0], SIGKILL) == 0);
+        REQUIRE(corelab::test::wait_for_zombie(before[0], 5s).ended);  // dead, not yet reaped: the pool's to find
+        std::vector<std::uint64_t> expected(1000);
+        for (std::size_t i = 0; i < expected.size(); ++i) expected[i] = mix(i);
+        CHECK(par.map(mix, corelab::range(1000)) == expected);
+        const auto after = sorted(par.worker_pids());
+        REQUIRE(after.size() == 2);
+        CHECK(std::count(after.begin(), after.end(), before[1]) == 1);  // the other one stayed
+        CHECK(std::count(after.begin(), after.end(), before[0]) == 0);  // one new
+        CHECK(gone(before[0]));                                         // reaped
+    }
+    check_clean();
+}
+
+TEST_CASE("parallel pool: idle workers end after idle_timeout and the next call starts new ones" *
+          doctest::timeout(60)) {
+    {
+        Parallel par({.n_jobs = 2, .reuse = true, .idle_timeout = 200ms});
+        CHECK(par.map(mix, corelab::range(10)).size() == 10);
+        const auto first = par.worker_pids();
+        REQUIRE(first.size() == 2);
+        for (pid_t p : first) CHECK(corelab::test::wait_for_zombie(p, 5s).ended);  // they ended by themselves
+        CHECK(par.worker_pids().empty());                                          // reaped, none live
+        for (pid_t p : first) CHECK(gone(p));
+        CHECK(par.map(mix, corelab::range(10)).size() == 10);
+        const auto second = par.worker_pids();
+        CHECK(second.size() == 2);
+        for (pid_t p : second) CHECK(std::count(first.begin(), first.end(), p) == 0);
+    }
+    check_clean();
+}
+
+TEST_CASE("parallel pool: two Parallels have disjoint workers, close() ends them, a copy starts its own" *
+          doctest::timeout(60)) {
+    {
+        Parallel a({.n_jobs = 2, .reuse = true});
+        Parallel b({.n_jobs = 2, .reuse = true});
+        CHECK(a.map(mix, corelab::range(50)) == b.map(mix, corelab::range(50)));
+        auto pa = sorted(a.worker_pids()), pb = sorted(b.worker_pids());
+        REQUIRE(pa.size() == 2);
+        REQUIRE(pb.size() == 2);
+        for (pid_t p : pa) CHECK(std::count(pb.begin(), pb.end(), p) == 0);
+        a.close();
+        CHECK(a.worker_pids().empty());
+        for (pid_t p : pa) CHECK(gone(p));
+        CHECK(sorted(b.worker_pids()) == pb);  // b's workers are not a's
+        CHECK(b.map(mix, corelab::range(50)).size() == 50);
+        CHECK(a.map(mix, corelab::range(50)).size() == 50);  // after close(): new workers
+        CHECK(a.worker_pids().size() == 2);
+        Parallel c = b;  // the options, not the pool
+        CHECK(c.worker_pids().empty());
+        CHECK(c.map(mix, corelab::range(50)).size() == 50);
+        for (pid_t p : c.worker_pids()) CHECK(std::count(pb.begin(), pb.end(), p) == 0);
+    }
+    check_clean();
+}
+
+TEST_CASE("parallel pool: a Parallel copied into a forked child leaves the parent's workers alone" *
+          doctest::timeout(60)) {
+    {
+        Parallel par({.n_jobs = 2, .reuse = true});
+        CHECK(par.map(mix, corelab::range(100)).size() == 100);
+        const auto pids = sorted(par.worker_pids());
+        REQUIRE(pids.size() == 2);
+        corelab::flush_stdio();  // or the child would print what is buffered again
+        const pid_t child = ::fork();
+        if (child == 0) {
+            // the child: the pool is not its own; its calls start workers of its own
+            int code = par.worker_pids().empty() ? 0 : 10;
+            try {
+                if (par.map(mix, corelab::range(100)).size() != 100) code = 11;
+                const auto mine = par.worker_pids();
+                for (pid_t p : mine) {
+                    if (std::count(pids.begin(), pids.end(), p) != 0) code = 12;
+                }
+            } catch (...) {
+                code = 13;
+            }
+            par.close();  // ends the child's workers only
+            ::_exit(code);
+        }
+        REQUIRE(child > 0);
+        const auto ended = corelab::test::wait_for(child, 30s);
+        REQUIRE(ended.ended);
+        CHECK(ended.exit_code == 0);
+        for (pid_t p : pids) CHECK(corelab::test::running(p));
+        CHECK(sorted(par.worker_pids()) == pids);
+        CHECK(par.map(mix, corelab::range(100)).size() == 100);
+        CHECK(sorted(par.worker_pids()) == pids);
+    }
+    check_clean();
+    int status = 0;
+    errno = 0;
+    CHECK(::waitpid(-1, &status, WNOHANG) == -1);
+    CHECK(errno == ECHILD);  // the destructor left no child, not even a zombie
+}
+
+TEST_CASE("parallel pool: a function that is not trivially copyable is refused with what to do" *
+          doctest::timeout(60)) {
+    Parallel par({.n_jobs = 2, .reuse = true});
+    const std::string suffix = "!";
+    CHECK_THROWS_WITH_AS(par.map([suffix](std::size_t i) { return std::to_string(i) + suffix; }, corelab::range(4)),
+                         doctest::Contains("capture by value"), corelab::Error);
+    CHECK(par.map([](std::size_t i) { return std::to_string(i); }, corelab::range(3)) ==
+          std::vector<std::string>{"0", "1", "2"});
+    par.close();
+    check_clean();
+}
+
+TEST_CASE("parallel imap: results arrive in input order; a failed task's element throws and the rest follow" *
+          doctest::timeout(120)) {
+    constexpr std::size_t n = 200;
+    const auto f = [](std::size_t i) {
+        if (i == 57) throw std::runtime_error("bad input 57");
+        return mix(i);
+    };
+    for (Backend backend : both) {
+        for (bool reuse : {false, true}) {
+            for (int jobs : {1, 2, 3}) {
+                if (reuse && backend == Backend::threads) continue;
+                CAPTURE(corelab::to_string(backend));
+                CAPTURE(reuse);
+                CAPTURE(jobs);
+                Parallel par({.n_jobs = jobs, .backend = backend, .reuse = reuse});
+                for (int round = 0; round < 2; ++round) {
+                    auto results = par.imap(f, corelab::range(n));
+                    std::size_t i = 0;
+                    bool failed = false;
+                    for (auto it = results.begin(); it != results.end(); ++it, ++i) {
+                        try {
+                            const std::uint64_t value = *it;  // outside CHECK: doctest would catch the throw
+                            CHECK(value == mix(i));
+                            CHECK(i != 57);
+                        } catch (const TaskError& e) {
+                            failed = true;
+                            CHECK(i == 57);
+                            CHECK(e.task() == 57);
+                            CHECK(std::string(e.what()).find("task 57 raised: bad input 57") == 0);
+                        }
+                    }
+                    CHECK(i == n);
+                    CHECK(failed);
+                }
+            }
+        }
+    }
+    check_clean();
+}
+
+TEST_CASE("parallel imap_unordered: each index arrives exactly once with its result" * doctest::timeout(120)) {
+    constexpr std::size_t n = 1000;
+    for (Backend backend : both) {
+        for (bool reuse : {false, true}) {
+            for (int jobs : {1, 2, 3}) {
+                if (reuse && backend == Backend::threads) continue;
+                CAPTURE(corelab::to_string(backend));
+                CAPTURE(reuse);
+                CAPTURE(jobs);
+                Parallel par({.n_jobs = jobs, .backend = backend, .reuse = reuse});
+                std::vector<int> count(n, 0);
+                for (const auto& [index, value] : par.imap_unordered(mix, corelab::range(n))) {
+                    REQUIRE(index < n);
+                    ++count[index];
+                    CHECK(value == mix(index));
+                }
+                CHECK(std::count(count.begin(), count.end(), 1) == static_cast<long>(n));
+                // inputs without indices, taken by value (a temporary list)
+                std::size_t seen = 0;
+                for (const auto& item : par.imap_unordered([](int x) { return x * 2; }, std::list<int>{1, 2, 3})) {
+                    CHECK(item.value == 2 * (static_cast<int>(item.index) + 1));
+                    ++seen;
+                }
+                CHECK(seen == 3);
+            }
+        }
+    }
+    check_clean();
+}
+
+TEST_CASE("parallel imap: stopping early kills and reaps the call's workers; the pool's next call works" *
+          doctest::timeout(60)) {
+    for (bool reuse : {false, true}) {
+        CAPTURE(reuse);
+        Parallel par({.n_jobs = 2, .batch_size = 1, .reuse = reuse});
+        SharedPids pids;  // where each worker writes its pid, to check afterwards
+        std::size_t taken = 0;
+        {
+            auto results = par.imap(
+                [p = pids.pids](std::size_t i) {
+                    p[i % 2 == 0 ? 0 : 1] = ::getpid();
+                    if (i >= 4) std::this_thread::sleep_for(100s);  // the rest would take forever
+                    return i;
+                },
+                corelab::range(100));
+            for (std::size_t x : results) {
+                CHECK(x == taken);
+                if (++taken == 3) break;
+            }
+        }  // destroyed here: the rest is cancelled
+        CHECK(taken == 3);
+        for (int k = 0; k < 2; ++k) {
+            const pid_t p = pids.pids[k];
+            if (p <= 0) continue;
+            CHECK(gone(p));  // killed and reaped: neither running nor our zombie
+            pids.pids[k] = 0;
+        }
+        CHECK(corelab::test::children_of(::getpid()).empty());
+        CHECK(par.map(mix, corelab::range(10)).size() == 10);
+        par.close();
+    }
+    check_clean();
+}
+
+TEST_CASE("parallel task_timeout: a task that hangs is killed and fails with its index, the others arrive" *
+          doctest::timeout(120)) {
+    const auto f = [](std::size_t i) {
+        if (i == 7) std::this_thread::sleep_for(100s);
+        return mix(i);
+    };
+    constexpr std::size_t n = 30;
+    const std::regex message(
+        "^task 7 took longer than 300 ms \\(the per-task timeout\\) in worker [01] \\(pid [0-9]+\\): it was killed$");
+    for (bool reuse : {false, true}) {
+        CAPTURE(reuse);
+        Parallel par({.n_jobs = 2, .task_timeout = 300ms, .reuse = reuse});
+        // imap: in order, task 7's element throws, every other result arrives
+        {
+            const auto start = std::chrono::steady_clock::now();
+            auto results = par.imap(f, corelab::range(n));
+            std::size_t i = 0;
+            for (auto it = results.begin(); it != results.end(); ++it, ++i) {
+                try {
+                    const std::uint64_t value = *it;
+                    CHECK(value == mix(i));
+                    CHECK(i != 7);
+                } catch (const TaskError& e) {
+                    CHECK(i == 7);
+                    CHECK(e.task() == 7);
+                    CHECK_MESSAGE(std::regex_match(std::string(e.what()), message), e.what());
+                }
+            }
+            CHECK(i == n);
+            const double took = seconds_since(start);
+            CHECK(took >= 0.3);
+            CHECK(took < 10.0);
+        }
+        // imap_unordered: every index once, 7 as its error
+        {
+            std::vector<int> count(n, 0);
+            auto results = par.imap_unordered(f, corelab::range(n));
+            bool failed = false;
+            for (auto it = results.begin(); it != results.end(); ++it) {
+                try {
+                    const auto& [index, value] = *it;
+                    ++count[index];
+                    CHECK(value == mix(index));
+                } catch (const TaskError& e) {
+                    CHECK(e.task() == 7);
+                    ++count[7];
+                    failed = true;
+                }
+            }
+            CHECK(failed);
+            CHECK(std::count(count.begin(), count.end(), 1) == static_cast<long>(n));
+        }
+        // map: throws TaskError with index 7
+        try {
+            (void)par.map(f, corelab::range(n));
+            FAIL("map() did not throw");
+        } catch (const TaskError& e) {
+            CHECK(e.task() == 7);
+            CHECK_MESSAGE(std::regex_match(std::string(e.what()), message), e.what());
+        }
+        CHECK(par.map(mix, corelab::range(n)).size() == n);  // and the next call works
+        par.close();
+    }
+    check_clean();
+}
+
+TEST_CASE("parallel task_timeout: threads cannot be killed: the slow task's element fails when it returns" *
+          doctest::timeout(60)) {
+    const auto f = [](std::size_t i) {
+        if (i == 3) std::this_thread::sleep_for(400ms);
+        return i;
+    };
+    for (int jobs : {1, 2}) {
+        CAPTURE(jobs);
+        Parallel par({.n_jobs = jobs, .backend = Backend::threads, .task_timeout = 100ms});
+        const auto start = std::chrono::steady_clock::now();
+        std::size_t i = 0, failed = 0;
+        auto results = par.imap(f, corelab::range(10));
+        for (auto it = results.begin(); it != results.end(); ++it, ++i) {
+            try {
+                const std::size_t value = *it;
+                CHECK(value == i);
+            } catch (const TaskError& e) {
+                ++failed;
+                CHECK(e.task() == 3);
+                CHECK(std::string(e.what()).find("longer than 100 ms (the per-task timeout)") != std::string::npos);
+            }
+        }
+        CHECK(failed == 1);
+        CHECK(seconds_since(start) >= 0.4);  // the call cannot end before the slow task does
+        CHECK_THROWS_WITH_AS(par.map(f, corelab::range(10)), doctest::Contains("task 3 took"), TaskError);
+    }
 }

@@ -936,11 +936,10 @@ public:
             return *this;
         }
         void operator++(int) { s_->advance(); }
-        friend bool operator==(const iterator& it, std::default_sentinel_t) noexcept {
-            return it.s_ == nullptr || it.s_->done_;
-        }
+        friend bool operator==(const iterator& it, std::default_sentinel_t) noexcept { return it.at_end(); }
 
     private:
+        bool at_end() const noexcept { return s_ == nullptr || s_->done_; }
         ResultStream* s_ = nullptr;
     };
 
