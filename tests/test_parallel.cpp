@@ -596,7 +596,7 @@ TEST_CASE("parallel pool: a function that is not trivially copyable is refused w
     check_clean();
 }
 
-TEST_CASE("parallel imap: results arrive in input order; a failed task's element throws and the rest follow" *
+TEST_CASE("parallel imap: results arrive in input order, a failed task's element throws and the rest follow" *
           doctest::timeout(120)) {
     constexpr std::size_t n = 200;
     const auto f = [](std::size_t i) {
@@ -666,7 +666,7 @@ TEST_CASE("parallel imap_unordered: each index arrives exactly once with its res
     check_clean();
 }
 
-TEST_CASE("parallel imap: stopping early kills and reaps the call's workers; the pool's next call works" *
+TEST_CASE("parallel imap: stopping early kills and reaps the call's workers, and the pool's next call works" *
           doctest::timeout(60)) {
     for (bool reuse : {false, true}) {
         CAPTURE(reuse);
@@ -792,4 +792,56 @@ TEST_CASE("parallel task_timeout: threads cannot be killed: the slow task's elem
         CHECK(seconds_since(start) >= 0.4);  // the call cannot end before the slow task does
         CHECK_THROWS_WITH_AS(par.map(f, corelab::range(10)), doctest::Contains("task 3 took"), TaskError);
     }
+}
+
+TEST_CASE("parallel pool: inputs small and large (socket, memfd) arrive whole, and nothing is left in /dev/shm" *
+          doctest::timeout(60)) {
+    {
+        Parallel par({.n_jobs = 2, .reuse = true});
+        for (std::size_t n : {1u, 1000u, 16'000u, 16'384u, 300'000u}) {  // 8 B to 2.4 MB of doubles
+            CAPTURE(n);
+            std::vector<double> inputs(n);
+            for (std::size_t i = 0; i < n; ++i) inputs[i] = static_cast<double>(mix(i) % 1000) + 0.25;
+            const auto got = par.map([](double x) { return x * 2; }, inputs);
+            REQUIRE(got.size() == n);
+            std::size_t right = 0;
+            for (std::size_t i = 0; i < n; ++i) right += got[i] == inputs[i] * 2;
+            CHECK(right == n);
+        }
+        CHECK(corelab::test::shm_objects_of(::getpid()).empty());
+    }
+    check_clean();
+}
+
+TEST_CASE("parallel pool: a worker killed mid-call fails its task only, the others arrive" * doctest::timeout(60)) {
+    {
+        Parallel par({.n_jobs = 2, .batch_size = 1, .reuse = true});
+        CHECK(par.map(mix, corelab::range(4)).size() == 4);
+        const auto before = sorted(par.worker_pids());
+        std::size_t i = 0, failed = 0;
+        auto results = par.imap(
+            [](std::size_t x) {
+                if (x == 5) ::raise(SIGKILL);
+                return mix(x);
+            },
+            corelab::range(40));
+        for (auto it = results.begin(); it != results.end(); ++it, ++i) {
+            try {
+                const std::uint64_t value = *it;
+                CHECK(value == mix(i));
+            } catch (const TaskError& e) {
+                ++failed;
+                CHECK(e.task() == 5);
+                CHECK(std::string(e.what()).find("was killed by SIGKILL while running task 5") != std::string::npos);
+            }
+        }
+        CHECK(i == 40);
+        CHECK(failed == 1);
+        // replaced at once while tasks remained, else before the next call
+        CHECK(par.map(mix, corelab::range(4)).size() == 4);
+        const auto after = sorted(par.worker_pids());
+        CHECK(after.size() == 2);
+        CHECK(after != before);
+    }
+    check_clean();
 }

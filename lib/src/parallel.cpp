@@ -521,6 +521,8 @@ struct CallHead {
     std::uint32_t timed = 0;
     std::uint64_t closure_bytes = 0;
     std::uint64_t input_bytes = 0;
+    std::uint32_t in_memfd = 0;  // the inputs are in a memfd sent with this head (SCM_RIGHTS), not after it
+    std::uint32_t unused = 0;
 };
 
 bool read_full(int fd, void* to, std::size_t size) noexcept {
@@ -549,6 +551,61 @@ bool send_full(int fd, const void* from, std::size_t size, int flags) noexcept {
 
 std::int64_t now_ns() noexcept {
     return std::chrono::steady_clock::now().time_since_epoch().count();
+}
+
+// Inputs of this size or more go through a memfd that every worker maps,
+// smaller ones through the socket: measured side by side (2 live workers,
+// each reading every byte; 2 vCPUs): 64 KB socket 0.049 ms, memfd 0.112 ms;
+// 256 KB 0.43 against 0.34 ms; 1 MB 1.64 against 1.10 ms; 8 MB 12.3 against
+// 8.4 ms; 80 MB 373 against 316 ms. The socket copies the bytes twice for
+// each worker, the memfd once for all of them.
+constexpr std::size_t memfd_from = 128 * 1024;
+
+// Reads a call head, taking the descriptor that may come with it.
+bool receive_head(int fd, CallHead& head, int& passed) noexcept {
+    auto* p = reinterpret_cast<char*>(&head);
+    std::size_t left = sizeof head;
+    while (left > 0) {
+        iovec part{p, left};
+        alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
+        msghdr message{};
+        message.msg_iov = &part;
+        message.msg_iovlen = 1;
+        message.msg_control = control;
+        message.msg_controllen = sizeof control;
+        const ssize_t r = ::recvmsg(fd, &message, MSG_CMSG_CLOEXEC);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) return false;
+        for (cmsghdr* c = CMSG_FIRSTHDR(&message); c != nullptr; c = CMSG_NXTHDR(&message, c)) {
+            if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
+                std::memcpy(&passed, CMSG_DATA(c), sizeof passed);
+        }
+        p += r;
+        left -= static_cast<std::size_t>(r);
+    }
+    return true;
+}
+
+// Sends `bytes` (a call head first) with descriptor `fd` attached.
+bool send_with_fd(int sock, const std::string& bytes, int fd) noexcept {
+    iovec part{const_cast<char*>(bytes.data()), bytes.size()};
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+    msghdr message{};
+    message.msg_iov = &part;
+    message.msg_iovlen = 1;
+    message.msg_control = control;
+    message.msg_controllen = sizeof control;
+    cmsghdr* c = CMSG_FIRSTHDR(&message);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    std::memcpy(CMSG_DATA(c), &fd, sizeof fd);
+    ssize_t w = 0;
+    do {
+        w = ::sendmsg(sock, &message, MSG_NOSIGNAL);
+    } while (w < 0 && errno == EINTR);
+    if (w <= 0) return false;
+    return send_full(sock, bytes.data() + w, bytes.size() - static_cast<std::size_t>(w), 0);
 }
 
 }  // namespace
@@ -721,14 +778,21 @@ void ProcessPool::worker_main(unsigned k, int cmd, int res) noexcept {
             break;
         }
         CallHead head;
-        if (!read_full(cmd, &head, sizeof head) || head.kind != kind_call) break;  // the pool closed
+        int memfd = -1;
+        if (!receive_head(cmd, head, memfd) || head.kind != kind_call) break;  // the pool closed
         closure.resize(head.closure_bytes);
         if (!read_full(cmd, closure.data(), closure.size())) break;
-        // page-aligned, so that any element type can be read in place
-        const std::size_t room = (head.input_bytes + 4095) / 4096 * 4096;
-        void* inputs = room > 0 ? std::aligned_alloc(4096, room) : nullptr;
-        if (room > 0 && inputs == nullptr) ::_exit(73);
-        if (!read_full(cmd, inputs, head.input_bytes)) break;
+        void* inputs = nullptr;  // page-aligned either way, so that any element type can be read in place
+        if (head.in_memfd != 0) {
+            if (memfd < 0) ::_exit(74);
+            inputs = ::mmap(nullptr, head.input_bytes, PROT_READ, MAP_SHARED, memfd, 0);
+            if (inputs == MAP_FAILED) ::_exit(74);
+        } else {
+            const std::size_t room = (head.input_bytes + 4095) / 4096 * 4096;
+            inputs = room > 0 ? std::aligned_alloc(4096, room) : nullptr;
+            if (room > 0 && inputs == nullptr) ::_exit(73);
+            if (!read_full(cmd, inputs, head.input_bytes)) break;
+        }
         side.begin(head.call, head.n, head.workers, head.fixed, head.timed != 0);
         try {
             reinterpret_cast<PoolEntry>(head.entry)(side, closure.data(), static_cast<const char*>(inputs),
@@ -737,7 +801,12 @@ void ProcessPool::worker_main(unsigned k, int cmd, int res) noexcept {
             flush_stdio();
             ::_exit(72);
         }
-        std::free(inputs);
+        if (head.in_memfd != 0) {
+            ::munmap(inputs, head.input_bytes);
+            ::close(memfd);
+        } else {
+            std::free(inputs);
+        }
         flush_stdio();  // what the tasks printed is out before the call returns
         side.send_done();
     }
@@ -747,7 +816,9 @@ void ProcessPool::worker_main(unsigned k, int cmd, int res) noexcept {
 
 void ProcessPool::send_call(unsigned k) noexcept {
     // a worker that ended meanwhile fails the send; it is found and replaced in step()
-    if (send_full(slots_[k].cmd, record_.data(), record_.size(), 0)) {
+    if (memfd_ >= 0) {
+        (void)send_with_fd(slots_[k].cmd, record_, memfd_);
+    } else if (send_full(slots_[k].cmd, record_.data(), record_.size(), 0)) {
         (void)send_full(slots_[k].cmd, inputs_.data(), inputs_.size(), 0);
     }
 }
@@ -774,6 +845,26 @@ void ProcessPool::begin_call(std::size_t n, PoolEntry entry, std::string closure
     head.timed = options_.task_timeout.count() > 0 ? 1 : 0;
     head.closure_bytes = closure.size();
     head.input_bytes = inputs.size();
+    close_memfd();
+    if (inputs.size() >= memfd_from) {
+        // one copy that every worker maps (anonymous: nothing in /dev/shm)
+        memfd_ = ::memfd_create("corelab-inputs", MFD_CLOEXEC);
+        if (memfd_ < 0) throw Error(std::string("cannot make a memfd for the inputs: ") + std::strerror(errno));
+        for (std::size_t done = 0; done < inputs.size();) {
+            const ssize_t w = ::write(memfd_, inputs.data() + done, inputs.size() - done);
+            if (w < 0 && errno == EINTR) continue;
+            if (w <= 0) {
+                const int err = errno;
+                close_memfd();
+                throw Error(std::string("cannot write the inputs into a memfd: ") + std::strerror(err) +
+                            " (is the memory full?)");
+            }
+            done += static_cast<std::size_t>(w);
+        }
+        head.in_memfd = 1;
+        inputs.clear();
+        inputs.shrink_to_fit();
+    }
     record_.assign(reinterpret_cast<const char*>(&head), sizeof head);
     record_ += closure;
     inputs_ = std::move(inputs);
@@ -950,6 +1041,7 @@ bool ProcessPool::step(const BatchSink& on_batch, const FailureSink& on_failure)
         }
         if (all_finished && received_ == n_) {
             active_ = false;
+            close_memfd();
             return false;
         }
         std::optional<std::chrono::steady_clock::time_point> deadline = deadline_;
@@ -1023,8 +1115,14 @@ bool ProcessPool::step(const BatchSink& on_batch, const FailureSink& on_failure)
     return true;
 }
 
+void ProcessPool::close_memfd() noexcept {
+    if (memfd_ >= 0) ::close(memfd_);
+    memfd_ = -1;
+}
+
 void ProcessPool::cancel() noexcept {
     active_ = false;
+    close_memfd();
     if (foreign()) return;
     cursor().store(n_);  // nobody takes another batch
     for (unsigned k = 0; k < workers_; ++k) {
@@ -1038,6 +1136,7 @@ void ProcessPool::cancel() noexcept {
 void ProcessPool::close() noexcept {
     if (foreign()) {
         for (Slot& s : slots_) close_slot(s);  // our copies only: the workers are the owner's
+        close_memfd();
         return;
     }
     if (active_) cancel();

@@ -14,8 +14,8 @@
 // 2 ms for threads), never so large that fewer than about 4 batches per worker
 // remain, so tiny tasks do not drown in overhead and long ones still spread.
 //
-// Backend::processes starts the workers (corelab::Children) once per map() call, after the inputs
-// exist: children read them copy-on-write. The cursor and one "task held"
+// Backend::processes (reuse = false) starts the workers (corelab::Children) once per map() call,
+// after the inputs exist: children read them copy-on-write. The cursor and one "task held"
 // slot per worker live in an anonymous MAP_SHARED page (lock-free
 // atomics: a worker killed mid-task cannot leave a lock held); results come
 // back through one pipe per worker, a batch per record (trivially copyable
@@ -29,6 +29,29 @@
 // killed and every child is reaped before map() throws. Workers flush stdio
 // before they _exit. Backend::threads runs the same loop on ThreadWorkers
 // (lesson 04). Used by lesson 06.
+//
+// A pool (reuse = true, processes): the workers outlive the call, like
+// joblib's `with Parallel(n_jobs=2) as parallel:`. Each waits on a socket
+// for a call record: a pointer to the call's instantiation of pool_entry (the
+// same address in a forked worker), the function's bytes (it must be
+// trivially copyable: capture by value; a pointer or reference in it points
+// into the worker's copy of memory as it was at the worker's fork) and the
+// inputs: the start of an integer range (corelab::range(n)), the elements'
+// bytes when trivially copyable, else cereal; below 128 KB after the record
+// on the socket, from 128 KB in a memfd that every worker maps (measured:
+// see parallel.cpp). A worker that died, was killed or idled out
+// (idle_timeout) is replaced before the next call; the destructor and
+// close() ask the workers to leave, SIGKILL those that have not within a
+// second, and reap all. A fork of the owner never touches its workers.
+//
+// imap() and imap_unordered() hand results over as they arrive (in input
+// order, or in completion order with their index): a failed task's element
+// throws its TaskError and the others go on; destroying the range early
+// kills and reaps the call's workers. task_timeout (per task, joblib's
+// `timeout`): the parent sleeps until the earliest held task's limit, kills
+// that worker, fails that task and forks a replacement while tasks remain.
+// These streamed calls (and map() with reuse or task_timeout) collect through
+// detail::ProcessPool; a plain map() keeps the per-call ProcessMap above.
 #pragma once
 
 #include <sys/types.h>  // pid_t
@@ -305,6 +328,9 @@ public:
     /// Throws WorkerError when the whole call fails (its timeout; a worker
     /// that cannot be started).
     virtual bool pull(std::vector<Item<C>>& out) = 0;
+    /// Every task has been handed over: lets the call end (a pool's workers
+    /// say they are done) so that the next call may start.
+    virtual void finish() {}
 };
 
 /// The elements of a ResultStream, one by one.
@@ -516,6 +542,7 @@ private:
     SlotLine& line(unsigned k) noexcept;
     std::atomic<std::uint64_t>& cursor() noexcept;
     void close_slot(Slot& s) noexcept;
+    void close_memfd() noexcept;
 
     unsigned workers_;
     ParallelOptions options_;
@@ -533,7 +560,8 @@ private:
     std::size_t received_ = 0;
     std::vector<char> seen_;
     std::string record_;  // persistent: the call record's head and closure, sent again to a replacement
-    std::string inputs_;  // persistent: the call's inputs, after the record
+    std::string inputs_;  // persistent: the call's inputs, after the record (small ones)
+    int memfd_ = -1;      // persistent: the call's inputs (large ones), sent with the record
     std::vector<pollfd> polled_;
     std::vector<unsigned> owners_;
     std::function<void(WorkerSide&)> body_;
@@ -597,6 +625,11 @@ public:
     }
     std::size_t size() const noexcept { return n_; }
     void cancel() noexcept { pool_->cancel(); }
+    void finish() override {
+        std::vector<Item<C>> none;
+        while (pool_->active() && pull(none)) {
+        }
+    }
 
     bool pull(std::vector<Item<C>>& out) override {
         const std::size_t before = out.size();
@@ -867,7 +900,10 @@ public:
 
 private:
     bool advance_in_order(std::optional<T>& value, std::exception_ptr& error) {
-        if (next_ >= n_) return false;
+        if (next_ >= n_) {
+            source_->finish();
+            return false;
+        }
         while (!arrived_[next_]) {
             batch_.clear();
             if (!source_->pull(batch_)) throw Error("internal: a call ended before every result arrived");
@@ -1062,6 +1098,7 @@ private:
     bool streamed_processes() const noexcept {
         return options_.backend == Backend::processes && (options_.reuse || options_.task_timeout.count() > 0);
     }
+    /// map() through a streamed source: processes with reuse or task_timeout, threads with task_timeout.
     template <class R, bool Ordered, class F, class V>
     std::unique_ptr<detail::Stream<std::conditional_t<Ordered, R, Indexed<R>>>> stream(F&& f, V view);
     template <class R, class F, class Inputs>
@@ -1111,10 +1148,10 @@ std::vector<R> Parallel::run(F& f, const Inputs& in) {
         if (workers_ == 1 || n == 1) {
             out.resize(n);
             run_serial<R>(f, in, out, progress);
-        } else if (options_.backend == Backend::threads) {
+        } else if (options_.backend == Backend::threads && options_.task_timeout.count() == 0) {
             out.resize(n);
             run_threads<R>(f, in, out, progress);
-        } else if (streamed_processes()) {
+        } else if (options_.backend == Backend::threads || streamed_processes()) {
             run_streamed<R>(f, in, out, progress);
         } else {
             run_processes<R>(f, in, n, out, progress);  // allocates `out` after the fork
@@ -1162,14 +1199,12 @@ void Parallel::run_threads(F& f, const Inputs& in, std::vector<typename detail::
     std::optional<TaskError> failure;  // the first task to throw
     const auto deadline = std::chrono::steady_clock::now() + options_.timeout;
     const bool timed = options_.timeout.count() > 0;
-    const bool slow_ok = options_.task_timeout.count() == 0;  // no per-task timeout
     const auto first_input = std::ranges::begin(in);
     ThreadWorkers(w).run([&](unsigned k) {
         detail::Batcher batches(cursor.value, n, w, options_.batch_size, std::chrono::milliseconds(2));
         std::size_t first = 0;
         for (std::size_t count; !stop.load(std::memory_order_relaxed) && (count = batches.claim(first)) > 0;) {
             for (std::size_t i = first; i < first + count; ++i) {
-                const auto start = slow_ok ? std::chrono::steady_clock::time_point{} : std::chrono::steady_clock::now();
                 try {
                     out[i] = f(first_input[static_cast<std::ranges::range_difference_t<const Inputs>>(
                         i)]);  // slot i: this thread only
@@ -1179,18 +1214,6 @@ void Parallel::run_threads(F& f, const Inputs& in, std::vector<typename detail::
                         failure.emplace(k, i,
                                         "task " + std::to_string(i) + " raised: " + e.what() + " (in thread worker " +
                                             std::to_string(k) + ")");
-                    stop.store(true);
-                    return 0;
-                }
-                if (!slow_ok && std::chrono::steady_clock::now() - start > options_.task_timeout) {
-                    // a thread cannot be killed: the task ran to its end, and fails now
-                    const std::lock_guard lock(failure_mutex);
-                    if (!failure)
-                        failure.emplace(
-                            k, i,
-                            detail::describe_slow_task(i, std::chrono::steady_clock::now() - start,
-                                                       options_.task_timeout, "thread worker " + std::to_string(k)) +
-                                ": a thread cannot be killed, so the task ran to its end");
                     stop.store(true);
                     return 0;
                 }
@@ -1310,14 +1333,25 @@ void Parallel::run_streamed(F& f, const Inputs& in, std::vector<typename detail:
                             detail::Progress& progress) {
     using C = typename detail::Cell<R>::type;
     const std::size_t n = std::ranges::size(in);
-    detail::ProcessPool* shared = options_.reuse ? &pool() : nullptr;
-    detail::ProcessSource<R, F&, const Inputs&> source(shared, workers_, options_, name(), f, in);
+    std::optional<detail::ProcessSource<R, F&, const Inputs&>> processes;
+    std::optional<detail::ThreadSource<R, F&, const Inputs&>> threads;  // threads with task_timeout
+    detail::ItemSource<C>* source = nullptr;
+    if (options_.backend == Backend::threads) {
+        source = &threads.emplace(workers_, options_, name(), f, in);
+    } else {
+        detail::ProcessPool* shared = options_.reuse ? &pool() : nullptr;
+        source = &processes.emplace(shared, workers_, options_, name(), f, in);
+    }
+    const auto cancel = [&] {
+        if (processes) processes->cancel();
+        if (threads) threads->cancel();
+    };
     out.resize(n);  // after the workers are forked (see run_processes)
     std::vector<detail::Item<C>> items;
-    while (source.pull(items)) {
+    while (source->pull(items)) {
         for (auto& item : items) {
             if (item.error) {
-                source.cancel();  // the rest is cancelled before the first failure is thrown
+                cancel();  // the rest is cancelled before the first failure is thrown
                 std::rethrow_exception(item.error);
             }
             out[item.index] = std::move(*item.value);
