@@ -30,7 +30,7 @@
 #include <thread>     // std::thread::hardware_concurrency, std::this_thread::get_id
 #include <vector>     // std::vector
 
-#include "bench_support.hpp"       // take_n, SummaryReporter
+#include "bench_support.hpp"       // take_n, SummaryReporter, print_goal
 #include "corelab/dataset.hpp"     // make_uniform
 #include "corelab/error.hpp"       // Error
 #include "corelab/huge_array.hpp"  // HugeArray, describe_huge_pages
@@ -284,13 +284,12 @@ static void print_summary(const corelab::bench::SummaryReporter& reporter) {
         }
     }
     const auto fast = rows.find("sum_fast");
+    constexpr const char* goal = "sum_fast within 15% of bandwidth_read (ratio at least 0.85x)";
     if (read == rows.end() || fast == rows.end()) {
-        std::printf("Goal not checked: needs both bandwidth_read and sum_fast rows.\n");
+        corelab::bench::print_goal_not_checked(goal, "needs both bandwidth_read and sum_fast rows");
         return;
     }
-    const double ratio = read->second.seconds / fast->second.seconds;
-    std::printf("Goal (sum_fast within 15%% of bandwidth_read, ratio >= 0.85): %s, ratio %.2f\n",
-                ratio >= 0.85 ? "MET" : "MISSED", ratio);
+    corelab::bench::print_goal(goal, read->second.seconds / fast->second.seconds, 0.85);
 }
 
 // ------------------------------------------------------------------ main

@@ -1,19 +1,23 @@
 // What the benchmarks that end with a side-by-side summary share: --n=N taken
 // off the command line before Google Benchmark sees it, a console reporter
-// that prints as usual and also keeps every row's median for the summary, and
-// keep(), which marks a result as used. Written for Google Benchmark 1.7
-// (Debian 12) to 1.9 (Debian 13).
+// that prints as usual and also keeps every row's median for the summary,
+// keep(), which marks a result as used, and print_goal(), the one wording in
+// which every summary says whether a goal was met. Written for Google
+// Benchmark 1.7 (Debian 12) to 1.9 (Debian 13).
 #pragma once
 
 #include <benchmark/benchmark.h>
 #include <unistd.h>  // isatty
 
-#include <cstddef>  // std::size_t
-#include <cstdlib>  // std::getenv, std::strtoull
-#include <cstring>  // std::strncmp
-#include <map>      // std::map
-#include <string>   // std::string
-#include <vector>   // std::vector
+#include <cmath>        // std::isfinite
+#include <cstddef>      // std::size_t
+#include <cstdio>       // std::printf
+#include <cstdlib>      // std::getenv, std::strtoull
+#include <cstring>      // std::strncmp
+#include <map>          // std::map
+#include <string>       // std::string
+#include <string_view>  // std::string_view
+#include <vector>       // std::vector
 
 namespace corelab::bench {
 
@@ -98,5 +102,48 @@ private:
     std::vector<std::string> order_;
     std::map<std::string, Row> rows_;
 };
+
+/// Which side of its goal a measured ratio must be on.
+enum class Goal {
+    at_least,  ///< met when measured >= goal (a speed-up, a "10x lower" overhead)
+    at_most,   ///< met when measured <= goal (a cost relative to a peer: "within 5%" is at most 1.05)
+};
+
+/// A ratio as the summaries print it: 1.03x, 12.4x, 209x; `-` when it is not a finite positive number (a row
+/// that did not run).
+inline std::string format_ratio(double ratio) {
+    if (!std::isfinite(ratio) || ratio <= 0) return "-";
+    char text[32];
+    std::snprintf(text, sizeof text, ratio >= 100 ? "%.0fx" : ratio >= 10 ? "%.1fx" : "%.2fx", ratio);
+    return text;
+}
+
+/// Prints one goal in the wording every benchmark summary shares, and returns whether it was met:
+///   `Goal: reused processes within 5% of threads_2: met (1.03x)`
+///   `Goal: per-call overhead of a reused pool at least 10x below joblib's: NOT met (6.2x)`
+/// `what` names the goal with its threshold in words; `measured` is the ratio of the run, compared with `goal` in
+/// the direction `direction`; `note` (optional) follows the ratio inside the brackets, after a space
+/// (`(0.85x for cold_chunks_mmap_2, the lowest of 8 rows)`). A ratio that is not a finite
+/// positive number (a row missing or skipped) prints `not checked` and counts as not met.
+inline bool print_goal(std::string_view what, double measured, double goal, Goal direction = Goal::at_least,
+                       std::string_view note = {}) {
+    const std::string extra = note.empty() ? std::string() : " " + std::string(note);
+    if (!std::isfinite(measured) || measured <= 0) {
+        std::printf("Goal: %.*s: not checked (a row it needs did not run)\n", static_cast<int>(what.size()),
+                    what.data());
+        return false;
+    }
+    const bool met = direction == Goal::at_least ? measured >= goal : measured <= goal;
+    const std::string shown = format_ratio(measured) + extra;
+    std::printf("Goal: %.*s: %s (%s)\n", static_cast<int>(what.size()), what.data(), met ? "met" : "NOT met",
+                shown.c_str());
+    return met;
+}
+
+/// Prints a goal that could not be checked, in the same wording: `Goal: <what>: not checked (<why>)`.
+inline void print_goal_not_checked(std::string_view what, std::string_view why) {
+    std::printf("Goal: %.*s: not checked (%.*s)\n", static_cast<int>(what.size()), what.data(),
+                static_cast<int>(why.size()), why.data());
+}
 
 }  // namespace corelab::bench

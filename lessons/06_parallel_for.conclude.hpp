@@ -2,16 +2,46 @@
 // numbers, never fixed text. A pure function, so a recorded run can be
 // explained again (lesson06_parallel_for --conclude results/<run>/06_parallel_for.csv),
 // and tests/test_conclusions.cpp feeds it recorded tables for each branch.
-// Included by lessons/06_parallel_for.cpp alone.
+// Also sum(), the result a row reports. Included by lessons/06_parallel_for.cpp alone.
 #pragma once
 
 #include <string>  // std::string
 #include <vector>  // std::vector
 
 #include "corelab/notebook.hpp"  // the notebook's own figures
+#include "corelab/reduce.hpp"    // sum_loop
 #include "corelab/report.hpp"    // Table, Row, parallel_verdict, format_seconds, format_speedup
 
 namespace {
+
+double sum(const std::vector<double>& v) {  // a row's result: f(i) = i, so 0 + 1 + ... + tasks-1
+    return corelab::sum_loop(v).sum;
+}
+
+// What the pool's row says beside processes_2 (which forks its workers each call) and threads_2.
+std::string pool_verdict(const corelab::Table& t) {
+    using corelab::format_seconds, corelab::format_speedup;
+    const double forked = t.seconds("processes_2"), reused = t.seconds("processes_2_reused");
+    std::string s = "A reused pool (the same map() again on one Parallel, its 2 processes kept) took " +
+                    format_seconds(reused) + " a call, processes_2, which forks and reaps its workers each call, " +
+                    format_seconds(forked);
+    s += forked - reused > 0.02 * forked
+             ? ": about " + format_seconds(forked - reused) +
+                   " of each forking call was starting and ending workers, which a pool pays once."
+             : ": next to tasks this long the fork is lost in the noise; a pool pays off for many short calls.";
+    const double vs = reused / t.seconds("threads_2");
+    if (t.busy()) {
+        s += " Other programs shared the CPUs meanwhile, so how the pool compares with threads_2 is not the machine's.";
+    } else if (vs <= 1.05) {
+        s += " It was within 5% of threads_2 (" + format_speedup(vs) +
+             " its time): once the workers exist, a call on processes costs what one on threads does.";
+    } else {
+        s += " It took " + format_speedup(vs) +
+             " threads_2's time: handing out a call on a pool costs microseconds, so the rest is the tasks running "
+             "slower in the workers, or a CPU taken by another program for a moment; run it again.";
+    }
+    return s;
+}
 
 std::vector<std::string> conclude(const corelab::Table& t) {
     using corelab::format_seconds, corelab::format_speedup, corelab::notebook::f_loop_seconds;
@@ -33,6 +63,7 @@ std::vector<std::string> conclude(const corelab::Table& t) {
                                                  "the tasks end unevenly, or another program took a CPU.",
                                                  "the tasks are too short to share out."));
     }
+    if (p2 != nullptr && t2 != nullptr && t.find("processes_2_reused") != nullptr) said.push_back(pool_verdict(t));
     if (p2 != nullptr && t2 != nullptr && !t.busy()) {
         const double ps = t.speedup("processes_2"), ts = t.speedup("threads_2");
         said.push_back(ts > 1.1 && ts >= 0.85 * ps

@@ -4,23 +4,23 @@
 // loop (21.7 s there), with Parallel(n_jobs=2) on processes (11.0 s), with prefer="threads"
 // (19.1 s: the GIL) and with n_jobs=6 (7.6 s, on 4 cores / 8 hardware threads).
 // Question: how much faster do n workers make independent tasks, on processes and on threads,
-// and where does the curve flatten?
+// where does the curve flatten, and what does a pool of processes kept between calls save?
 //
 // Run it:  ./course lesson 6          (or --tasks 20 --jobs -1 --backend threads --verbose 10, --sweep)
 // You should see: processes_2 and threads_2 both about 2x faster than serial_loop on a quiet 2-core machine;
-// processes_6 and all_cores no faster than 2 workers there; with --sweep, the speed-up flattening at the core count.
+// processes_2_reused (a pool's later calls: no fork) as fast as threads_2; processes_6 and all_cores no faster
+// than 2 workers there; with --sweep, the speed-up flattening at the core count.
 #include <cmath>     // std::sqrt
 #include <cstdint>   // std::uint64_t
 #include <iostream>  // std::cout
 #include <string>    // std::string
 #include <vector>    // std::vector
 
-#include "06_parallel_for.conclude.hpp"  // conclude: what the table says, chosen from its numbers
+#include "06_parallel_for.conclude.hpp"  // conclude: what the table says, from its numbers; sum
 #include "corelab/cli.hpp"               // Cli, run_lesson: the shared command line and its typed options
 #include "corelab/cpu_info.hpp"          // usable_cpus: the CPUs this run may use
 #include "corelab/notebook.hpp"          // run_cell: the notebook's cells timed here; the laptop's figures
 #include "corelab/parallel.hpp"          // Parallel, ParallelOptions, range
-#include "corelab/reduce.hpp"            // sum_loop
 #include "corelab/report.hpp"            // best_of, Report, Stopwatch
 
 namespace {
@@ -57,10 +57,6 @@ double f(std::size_t i, std::uint64_t x) {
 }
 // [docs:end]
 
-double sum(const std::vector<double>& v) {  // a row's result: f(i) = i, so 0 + 1 + ... + tasks-1
-    return corelab::sum_loop(v).sum;
-}
-
 void lesson(const corelab::LessonOptions& opt) {
     const auto tasks = opt.integer<std::size_t>("tasks");
     const auto x = opt.integer<std::uint64_t>("loop-size");
@@ -87,14 +83,17 @@ void lesson(const corelab::LessonOptions& opt) {
     report.add_uncompared("f_call", serial.per(double(tasks)), std::nullopt);  // one call of f, from each run
     report.add_uncompared("f_naive", naive_seconds, naive);
 
-    // the notebook's Parallel(n_jobs=...)(delayed(f)(i) for i in range(n)), checked against the loop
+    // the notebook's Parallel(n_jobs=...)(delayed(f)(i) for i in range(n)), checked against the loop;
+    // with reuse, a pool: the first call forks the workers, the timed calls after it find them waiting
     // [docs:parallel]
     const auto batch = opt.integer<std::size_t>("batch-size");  // 0: auto
     const int verbose = opt.integer<int>("verbose");
-    const auto add = [&](const std::string& name, int n_jobs, Backend backend) {
-        corelab::Parallel par({.n_jobs = n_jobs, .backend = backend, .batch_size = batch, .verbose = verbose});
-        const auto run = corelab::best_of(
-            opt.repeat, [&] { return par.map([x](std::size_t i) { return f(i, x); }, corelab::range(tasks)); });
+    const auto add = [&](const std::string& name, int n_jobs, Backend backend, bool reuse = false) {
+        corelab::Parallel par(
+            {.n_jobs = n_jobs, .backend = backend, .batch_size = batch, .verbose = verbose, .reuse = reuse});
+        const auto call = [&] { return par.map([x](std::size_t i) { return f(i, x); }, corelab::range(tasks)); };
+        if (reuse) call();  // [x], by value: a pool worker, forked at this call, sees no later change to memory
+        const auto run = corelab::best_of(opt.repeat, call);
         if (run.value != serial.value) throw corelab::Error(par.name() + " gave results that differ from the loop's");
         report.add(name, run, sum(run.value)).workers = corelab::resolve_n_jobs(n_jobs, cpus);
     };
@@ -111,6 +110,7 @@ void lesson(const corelab::LessonOptions& opt) {
 
     // the notebook's cells; with --sweep, both backends for each n_jobs
     add("processes_2", 2, Backend::processes);
+    add("processes_2_reused", 2, Backend::processes, true);  // the same map() again on one Parallel
     add("threads_2", 2, Backend::threads);
     add("processes_6", 6, Backend::processes);
     add("all_cores", -1, Backend::processes);

@@ -1,5 +1,5 @@
-// Lesson 06 (lessons/06_parallel_for.cpp) run as a program: its rows and sums,
-// one configuration with joblib's progress, sweeps, and what it refuses at once.
+// Lesson 06 (lessons/06_parallel_for.cpp) run as a program: its rows and sums (a reused pool's
+// among them), one configuration with joblib's progress, sweeps, and what it refuses at once.
 #include <doctest/doctest.h>
 
 #include <string>  // std::string
@@ -17,8 +17,9 @@ TEST_CASE("lesson 06: csv rows in order and every result sum equals the loop's" 
                            "1", "--format", "csv"});
     CHECK(o.exit_code == 0);
     const auto rows = csv_rows(o);
-    REQUIRE(rows.size() == 7);
-    const char* names[] = {"serial_loop", "f_call", "f_naive", "processes_2", "threads_2", "processes_6", "all_cores"};
+    REQUIRE(rows.size() == 8);
+    const char* names[] = {"serial_loop",        "f_call",    "f_naive",     "processes_2",
+                           "processes_2_reused", "threads_2", "processes_6", "all_cores"};
     for (std::size_t i = 0; i < rows.size(); ++i) {
         CAPTURE(rows[i].name);
         CHECK(rows[i].name == names[i]);
@@ -46,7 +47,8 @@ TEST_CASE("lesson 06: --jobs runs one configuration and prints joblib's progress
     CHECK(o.err.find("finished") != std::string::npos);
     const Outcome table = run({exe, "--tasks", "3", "--loop-size", "300", "--repeat", "1"});
     CHECK(table.exit_code == 0);
-    for (const char* s : {"21.7 s", "1.98x", "1.13x", "2.87x", "f ported word for word", "processes_6"}) {
+    for (const char* s : {"21.7 s", "1.98x", "1.13x", "2.87x", "f ported word for word", "processes_6",
+                          "processes_2_reused", "A reused pool (the same map() again on one Parallel"}) {
         CHECK_MESSAGE(table.out.find(s) != std::string::npos, "missing: " << s);
     }
     // one table: the speed-ups the sentences quote are the table's
