@@ -5,6 +5,7 @@
 // Also sum(), the result a row reports. Included by lessons/06_parallel_for.cpp alone.
 #pragma once
 
+#include <cmath>   // std::abs
 #include <string>  // std::string
 #include <vector>  // std::vector
 
@@ -23,16 +24,19 @@ std::string pool_verdict(const corelab::Table& t) {
     using corelab::format_seconds, corelab::format_speedup;
     const double forked = t.seconds("processes_2"), reused = t.seconds("processes_2_reused");
     std::string s = "A reused pool (the same map() again on one Parallel, its 2 processes kept) took " +
-                    format_seconds(reused) + " a call, processes_2, which forks and reaps its workers each call, " +
-                    format_seconds(forked);
+                    format_seconds(reused) + " a call against " + format_seconds(forked) +
+                    " for processes_2, which forks and reaps its workers each call";
+    const double vs = reused / t.seconds("threads_2");
+    if (t.busy()) {
+        return s + ". Other programs shared the CPUs meanwhile, so neither the difference (" +
+               format_seconds(std::abs(forked - reused)) +
+               ") nor how the pool compares with threads_2 is the machine's: run it again when it is quiet.";
+    }
     s += forked - reused > 0.02 * forked
              ? ": about " + format_seconds(forked - reused) +
                    " of each forking call was starting and ending workers, which a pool pays once."
              : ": next to tasks this long the fork is lost in the noise; a pool pays off for many short calls.";
-    const double vs = reused / t.seconds("threads_2");
-    if (t.busy()) {
-        s += " Other programs shared the CPUs meanwhile, so how the pool compares with threads_2 is not the machine's.";
-    } else if (vs <= 1.05) {
+    if (vs <= 1.05) {
         s += " It was within 5% of threads_2 (" + format_speedup(vs) +
              " its time): once the workers exist, a call on processes costs what one on threads does.";
     } else {
