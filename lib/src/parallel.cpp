@@ -870,17 +870,7 @@ void ProcessPool::begin_call(std::size_t n, PoolEntry entry, std::string closure
     inputs_ = std::move(inputs);
     // workers that ended between calls (killed, idled out) are reaped and replaced
     for (unsigned k = 0; k < workers_; ++k) {
-        if (!slots_[k].live) continue;
-        std::optional<int> status;
-        try {
-            status = children_.try_reap(k);
-        } catch (const Error&) {
-            status = 0;
-        }
-        if (status) {
-            slots_[k].live = false;
-            close_slot(slots_[k]);
-        }
+        if (slots_[k].live) (void)reap_if_ended(k);
     }
     active_ = true;
     try {
@@ -1181,24 +1171,25 @@ void ProcessPool::close() noexcept {
     }
 }
 
+bool ProcessPool::reap_if_ended(unsigned k) {
+    std::optional<int> status;
+    try {
+        status = children_.try_reap(k);
+    } catch (const Error&) {
+        status = 0;  // its pidfd failed: it cannot be waited for, so it counts as ended
+    }
+    if (!status) return false;
+    slots_[k].live = false;
+    close_slot(slots_[k]);
+    return true;
+}
+
 std::vector<pid_t> ProcessPool::live_pids() {
     std::vector<pid_t> pids;
     if (foreign()) return pids;
     for (unsigned k = 0; k < workers_; ++k) {
         if (!slots_[k].live) continue;
-        if (!active_) {
-            std::optional<int> status;
-            try {
-                status = children_.try_reap(k);
-            } catch (const Error&) {
-                status = 0;
-            }
-            if (status) {
-                slots_[k].live = false;
-                close_slot(slots_[k]);
-                continue;
-            }
-        }
+        if (!active_ && reap_if_ended(k)) continue;
         pids.push_back(children_.pid(k));
     }
     return pids;

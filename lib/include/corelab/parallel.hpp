@@ -542,6 +542,8 @@ private:
     SlotLine& line(unsigned k) noexcept;
     std::atomic<std::uint64_t>& cursor() noexcept;
     void close_slot(Slot& s) noexcept;
+    /// Reaps worker k if it ended (killed, idled out) and closes its slot: true then.
+    bool reap_if_ended(unsigned k);
     void close_memfd() noexcept;
 
     unsigned workers_;
