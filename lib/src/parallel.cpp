@@ -21,6 +21,7 @@
 #include "corelab/cache_line.hpp"  // cache_line: each field of the shared page on a line of its own
 #include "corelab/children.hpp"    // Children, flush_stdio, describe_end, ChildError
 #include "corelab/cpu_info.hpp"    // usable_cpus: n_jobs = -1
+#include "corelab/detail/fd.hpp"   // write_full: a call's inputs into a memfd
 
 namespace corelab {
 
@@ -525,7 +526,9 @@ struct CallHead {
     std::uint32_t unused = 0;
 };
 
-bool read_full(int fd, void* to, std::size_t size) noexcept {
+// A worker's read of the next record from its command socket: false at its end or on an
+// error (the worker then leaves), never a throw, unlike detail::read_full.
+bool receive_full(int fd, void* to, std::size_t size) noexcept {
     auto* p = static_cast<char*>(to);
     while (size > 0) {
         const ssize_t r = ::read(fd, p, size);
@@ -781,7 +784,7 @@ void ProcessPool::worker_main(unsigned k, int cmd, int res) noexcept {
         int memfd = -1;
         if (!receive_head(cmd, head, memfd) || head.kind != kind_call) break;  // the pool closed
         closure.resize(head.closure_bytes);
-        if (!read_full(cmd, closure.data(), closure.size())) break;
+        if (!receive_full(cmd, closure.data(), closure.size())) break;
         void* inputs = nullptr;  // page-aligned either way, so that any element type can be read in place
         if (head.in_memfd != 0) {
             if (memfd < 0) ::_exit(74);
@@ -791,7 +794,7 @@ void ProcessPool::worker_main(unsigned k, int cmd, int res) noexcept {
             const std::size_t room = (head.input_bytes + 4095) / 4096 * 4096;
             inputs = room > 0 ? std::aligned_alloc(4096, room) : nullptr;
             if (room > 0 && inputs == nullptr) ::_exit(73);
-            if (!read_full(cmd, inputs, head.input_bytes)) break;
+            if (!receive_full(cmd, inputs, head.input_bytes)) break;
         }
         side.begin(head.call, head.n, head.workers, head.fixed, head.timed != 0);
         try {
@@ -823,11 +826,7 @@ void ProcessPool::send_call(unsigned k) noexcept {
     }
 }
 
-void ProcessPool::begin_call(std::size_t n, PoolEntry entry, std::string closure, std::string inputs, InputKind kind) {
-    if (active_)
-        throw Error(
-            name_ +
-            " still runs a call (an imap() range not yet at its end): iterate it to its end or destroy it first");
+void ProcessPool::start_call_state(std::size_t n) {
     ++call_;
     n_ = n;
     received_ = 0;
@@ -835,6 +834,14 @@ void ProcessPool::begin_call(std::size_t n, PoolEntry entry, std::string closure
     deadline_.reset();
     if (options_.timeout.count() > 0) deadline_ = std::chrono::steady_clock::now() + options_.timeout;
     cursor().store(0);
+}
+
+void ProcessPool::begin_call(std::size_t n, PoolEntry entry, std::string closure, std::string inputs, InputKind kind) {
+    if (active_)
+        throw Error(
+            name_ +
+            " still runs a call (an imap() range not yet at its end): iterate it to its end or destroy it first");
+    start_call_state(n);
     CallHead head;
     head.input_kind = static_cast<std::uint32_t>(kind);
     head.call = call_;
@@ -850,16 +857,11 @@ void ProcessPool::begin_call(std::size_t n, PoolEntry entry, std::string closure
         // one copy that every worker maps (anonymous: nothing in /dev/shm)
         memfd_ = ::memfd_create("corelab-inputs", MFD_CLOEXEC);
         if (memfd_ < 0) throw Error(std::string("cannot make a memfd for the inputs: ") + std::strerror(errno));
-        for (std::size_t done = 0; done < inputs.size();) {
-            const ssize_t w = ::write(memfd_, inputs.data() + done, inputs.size() - done);
-            if (w < 0 && errno == EINTR) continue;
-            if (w <= 0) {
-                const int err = errno;
-                close_memfd();
-                throw Error(std::string("cannot write the inputs into a memfd: ") + std::strerror(err) +
-                            " (is the memory full?)");
-            }
-            done += static_cast<std::size_t>(w);
+        try {
+            write_full(memfd_, inputs.data(), inputs.size(), "the call's inputs into a memfd");
+        } catch (...) {
+            close_memfd();
+            throw;
         }
         head.in_memfd = 1;
         inputs.clear();
@@ -889,13 +891,7 @@ void ProcessPool::begin_call(std::size_t n, PoolEntry entry, std::string closure
 }
 
 void ProcessPool::begin_call(std::size_t n, std::function<void(WorkerSide&)> body) {
-    ++call_;
-    n_ = n;
-    received_ = 0;
-    seen_.assign(n, 0);
-    deadline_.reset();
-    if (options_.timeout.count() > 0) deadline_ = std::chrono::steady_clock::now() + options_.timeout;
-    cursor().store(0);
+    start_call_state(n);
     body_ = std::move(body);
     active_ = true;
     try {

@@ -542,6 +542,8 @@ private:
     SlotLine& line(unsigned k) noexcept;
     std::atomic<std::uint64_t>& cursor() noexcept;
     void close_slot(Slot& s) noexcept;
+    /// The counters, cursor and deadline of a new call of n tasks (both begin_call start with it).
+    void start_call_state(std::size_t n);
     /// Reaps worker k if it ended (killed, idled out) and closes its slot: true then.
     bool reap_if_ended(unsigned k);
     void close_memfd() noexcept;
